@@ -1,0 +1,5 @@
+"""Allow ``python -m sendbench``."""
+
+from sendbench.cli import main
+
+main()

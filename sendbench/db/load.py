@@ -1,0 +1,85 @@
+"""Loading a parsed release into the database, all or nothing.
+
+New rows are first written to staging tables (``_staging_…``); then one transaction swaps them
+in: the dataset's raw tables are replaced, its observations deleted and re-inserted, and any
+table it owns (``areas`` for the LA list) refilled. If anything fails the transaction rolls back
+and the dataset's previous data stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pandas as pd
+import sqlite_utils
+
+from sendbench.harvesters.base import OBSERVATION_COLUMNS, Parsed
+
+log = logging.getLogger(__name__)
+
+STAGING = "_staging_"
+
+
+def load_parsed(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed) -> int:
+    """Replace ``dataset_id``'s data with ``parsed`` atomically; return observations loaded."""
+    conn = db.conn
+    staged: dict[str, str] = {}
+    try:
+        for name, frame in parsed.raw_tables.items():
+            staged[name] = _stage(conn, name, frame)
+        for name, frame in parsed.tables.items():
+            staged[name] = _stage(conn, name, frame)
+        observations = parsed.observations
+        if observations is not None:
+            staged["observations"] = _stage(conn, "observations", observations[OBSERVATION_COLUMNS])
+        _swap(db, dataset_id, parsed, staged)
+    finally:
+        for staging in staged.values():
+            conn.execute(f"DROP TABLE IF EXISTS [{staging}]")
+        conn.commit()
+    return 0 if parsed.observations is None else len(parsed.observations)
+
+
+def _stage(conn: sqlite3.Connection, name: str, frame: pd.DataFrame) -> str:
+    staging = f"{STAGING}{name}"
+    clean = frame.astype(object).where(frame.notna(), None)
+    clean.to_sql(staging, conn, if_exists="replace", index=False, chunksize=5000)
+    return staging
+
+
+def _swap(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed, staged: dict[str, str]):
+    conn = db.conn
+    conn.commit()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for old in _raw_tables_of(db, dataset_id):
+            if old not in parsed.raw_tables:
+                conn.execute(f"DROP TABLE [{old}]")
+        for name in parsed.raw_tables:
+            conn.execute(f"DROP TABLE IF EXISTS [{name}]")
+            conn.execute(f"ALTER TABLE [{staged[name]}] RENAME TO [{name}]")
+        for name in parsed.tables:
+            _refill(conn, name, staged[name], list(parsed.tables[name].columns))
+        if "observations" in staged:
+            conn.execute("DELETE FROM observations WHERE dataset_id = ?", [dataset_id])
+            _insert_from(conn, "observations", staged["observations"], OBSERVATION_COLUMNS)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _refill(conn: sqlite3.Connection, table: str, staging: str, columns: list[str]) -> None:
+    conn.execute(f"DELETE FROM [{table}]")
+    _insert_from(conn, table, staging, columns)
+
+
+def _insert_from(conn: sqlite3.Connection, table: str, staging: str, columns: list[str]) -> None:
+    cols = ", ".join(f"[{c}]" for c in columns)
+    conn.execute(f"INSERT INTO [{table}] ({cols}) SELECT {cols} FROM [{staging}]")
+
+
+def _raw_tables_of(db: sqlite_utils.Database, dataset_id: str) -> list[str]:
+    prefix = f"raw_{dataset_id}_"
+    return [t for t in db.table_names() if t.startswith(prefix)]

@@ -1,0 +1,173 @@
+"""The database schema: table and column names that the API and later work rely on.
+
+``ensure_db_shape`` is idempotent: it creates what is missing (tables, indexes, views) and leaves
+data alone, so it runs at the start of every refresh and before serving.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from sendbench.catalogue import Catalogue
+
+DEFAULT_DB_NAME = "sendbench.db"
+
+AREAS = {
+    "area_code": str,
+    "name": str,
+    "area_type": str,
+    "dfe_code": str,
+    "region_code": str,
+    "valid_from": str,
+    "valid_to": str,
+    "entity_code": str,
+    "status": str,
+    "predecessor_codes": str,
+    "successor_codes": str,
+    "current_code": str,
+}
+AREA_LINKS = {
+    "predecessor_code": str,
+    "successor_code": str,
+    "change_date": str,
+    "kind": str,
+    "note": str,
+}
+AREA_COMBINATIONS = {"combined_code": str, "combined_dfe_code": str, "name": str, "member_code": str}
+OBSERVATIONS = {
+    "indicator_id": str,
+    "area_code": str,
+    "period": str,
+    "breakdown": str,
+    "value": float,
+    "numerator": float,
+    "denominator": float,
+    "status": str,
+    "period_start": str,
+    "period_end": str,
+    "dataset_id": str,
+    "release": str,
+    "source_area_code": str,
+}
+HARVESTS = {
+    "id": int,
+    "run_id": str,
+    "dataset_id": str,
+    "release": str,
+    "file": str,
+    "source": str,
+    "sha256": str,
+    "bytes": int,
+    "started": str,
+    "finished": str,
+    "rows_loaded": int,
+    "status": str,
+    "error": str,
+    "notes": str,
+}
+OUTCOMES = {"id": str, "title": str, "level": str, "theme": str, "description": str}
+DATASETS = {
+    "id": str,
+    "title": str,
+    "publisher": str,
+    "landing_page": str,
+    "licence": str,
+    "harvester": str,
+    "cadence": str,
+    "release": str,
+    "files": str,
+    "depends_on": str,
+    "description": str,
+    "notes": str,
+}
+INDICATORS = {
+    "id": str,
+    "title": str,
+    "definition": str,
+    "dataset": str,
+    "file": str,
+    "column": str,
+    "filter": str,
+    "unit": str,
+    "polarity": str,
+    "outcomes": str,
+    "numerator": str,
+    "denominator": str,
+    "notes": str,
+}
+
+DATASET_STATUS_VIEW = """
+select d.id as dataset_id, d.title, d.publisher,
+  (select release from harvests h where h.dataset_id = d.id and h.status = 'loaded'
+     order by h.finished desc limit 1) as release,
+  (select max(finished) from harvests h where h.dataset_id = d.id
+     and h.status in ('loaded', 'unchanged')) as last_refreshed,
+  (select count(*) from observations o where o.dataset_id = d.id) as observations,
+  (select status from harvests h where h.dataset_id = d.id order by h.id desc limit 1)
+     as last_status,
+  (select error from harvests h where h.dataset_id = d.id and h.status = 'failed'
+     and h.id = (select max(id) from harvests h2 where h2.dataset_id = d.id)) as last_error
+from datasets d
+"""
+
+
+def ensure_db_shape(db: sqlite_utils.Database) -> None:
+    """Create every table, index and view sendbench needs, if missing."""
+    db.conn.execute("PRAGMA journal_mode=DELETE")
+    db["areas"].create(AREAS, pk="area_code", if_not_exists=True)
+    db["area_links"].create(AREA_LINKS, if_not_exists=True)
+    db["area_combinations"].create(AREA_COMBINATIONS, if_not_exists=True)
+    db["outcomes"].create(OUTCOMES, pk="id", if_not_exists=True)
+    db["datasets"].create(DATASETS, pk="id", if_not_exists=True)
+    db["indicators"].create(
+        INDICATORS, pk="id", foreign_keys=[("dataset", "datasets", "id")], if_not_exists=True
+    )
+    db["indicator_outcomes"].create(
+        {"indicator_id": str, "outcome_id": str},
+        pk=("indicator_id", "outcome_id"),
+        foreign_keys=[("indicator_id", "indicators", "id"), ("outcome_id", "outcomes", "id")],
+        if_not_exists=True,
+    )
+    db["observations"].create(
+        OBSERVATIONS,
+        foreign_keys=[
+            ("indicator_id", "indicators", "id"),
+            ("area_code", "areas", "area_code"),
+            ("dataset_id", "datasets", "id"),
+        ],
+        if_not_exists=True,
+    )
+    db["harvests"].create(HARVESTS, pk="id", if_not_exists=True)
+    _index(db, "observations", ["indicator_id", "area_code", "period", "breakdown"], unique=True)
+    _index(db, "observations", ["area_code", "indicator_id"])
+    _index(db, "observations", ["dataset_id"])
+    _index(db, "harvests", ["dataset_id", "id"])
+    if "dataset_status" not in db.view_names():
+        db.create_view("dataset_status", DATASET_STATUS_VIEW)
+
+
+def _index(db: sqlite_utils.Database, table: str, columns: list[str], unique: bool = False) -> None:
+    name = f"idx_{table}_{'_'.join(columns)}"
+    db[table].create_index(columns, index_name=name, unique=unique, if_not_exists=True)
+
+
+def save_catalogue(db: sqlite_utils.Database, catalogue: Catalogue) -> None:
+    """Replace the outcomes, datasets and indicators tables with the catalogue's entries."""
+    outcomes, datasets, indicators = catalogue.to_records()
+    links = [
+        {"indicator_id": ind.id, "outcome_id": outcome}
+        for ind in catalogue.indicators
+        for outcome in ind.outcomes
+    ]
+    with db.conn:
+        for table, rows in (
+            ("indicator_outcomes", links),
+            ("indicators", indicators),
+            ("datasets", datasets),
+            ("outcomes", outcomes),
+        ):
+            db.conn.execute(f"DELETE FROM [{table}]")
+    db["outcomes"].insert_all(outcomes, alter=True)
+    db["datasets"].insert_all(datasets, alter=True)
+    db["indicators"].insert_all(indicators, alter=True)
+    db["indicator_outcomes"].insert_all(links)

@@ -1,0 +1,1 @@
+"""Harvesters for Department for Education publications (Explore Education Statistics, GOV.UK)."""

@@ -1,0 +1,248 @@
+"""Explore Education Statistics (EES): finding a publication's latest release and reading its files.
+
+Sources for the formats (checked in the EES source code, dfe-analytical-services/
+explore-education-statistics):
+
+- ``GET https://content.explore-education-statistics.service.gov.uk/api/publications/{slug}/releases/latest``
+  returns the latest release as JSON: ``id`` (the release version id), ``slug`` (e.g. ``2025``),
+  ``title``, ``published`` and ``downloadFiles`` (``id``, ``fileName``, ``name``, ``type``…)
+  (Content API ``ReleaseController.GetLatestRelease``).
+- ``GET https://content.explore-education-statistics.service.gov.uk/api/releases/{id}/files``
+  streams the release's "Download all data" zip (``ReleaseFileController.StreamFilesToZip``), with
+  ``data/*.csv``, ``data-guidance/`` and ``supporting-files/``, and a Last-Modified header.
+
+EES data files follow DfE's open data standards: ``time_period``/``time_identifier``,
+``geographic_level`` (``National``, ``Regional``, ``Local authority``…), ``country_code``,
+``region_code``, ``new_la_code``/``old_la_code``/``la_name``, then filters and indicators. CSVs
+have a BOM and CRLF line ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable
+
+import pandas as pd
+
+from sendbench.areas import ENGLAND_CODE, AreaResolver
+from sendbench.catalogue import Indicator
+from sendbench.errors import BadFileError, HarvestError
+from sendbench.harvesters.base import OBSERVATION_COLUMNS, FileRef, Release
+from sendbench.http import HttpClient
+from sendbench.normalise import PeriodError, normalise_period, parse_values
+
+log = logging.getLogger(__name__)
+
+CONTENT_API = "https://content.explore-education-statistics.service.gov.uk/api"
+FIND_STATISTICS = "https://explore-education-statistics.service.gov.uk/find-statistics"
+
+TIME_COLUMNS = ["time_period", "time_identifier"]
+GEOGRAPHY_COLUMNS = [
+    "geographic_level",
+    "country_code",
+    "country_name",
+    "region_code",
+    "region_name",
+    "new_la_code",
+    "old_la_code",
+    "la_name",
+]
+# Filter columns that split a file into a headline and published breakdowns: (topic, value).
+BREAKDOWN_PAIRS = [("breakdown_topic", "breakdown")]
+
+
+def latest_release(http: HttpClient, slug: str, *, dataset: str) -> Release:
+    """Ask the EES content API for the latest release of ``slug`` and return its all-data zip."""
+    url = f"{CONTENT_API}/publications/{slug}/releases/latest"
+    data = http.get_json(url, dataset=dataset)
+    try:
+        release_id = data["id"]
+        label = str(data.get("slug") or data.get("title") or release_id)
+    except (KeyError, TypeError) as exc:
+        raise BadFileError(dataset, "the EES release JSON has no release id", url) from exc
+    zip_ref = FileRef(
+        key="release",
+        filename=f"{slug}_{label}.zip",
+        url=f"{CONTENT_API}/releases/{release_id}/files",
+        expect="zip",
+    )
+    return Release(
+        label=label,
+        files=[zip_ref],
+        published=data.get("published"),
+        release_id=release_id,
+        url=f"{FIND_STATISTICS}/{slug}/{label}",
+    )
+
+
+def read_ees_csv(data: bytes, *, dataset: str, file: str, source: str | None = None) -> tuple[
+    pd.DataFrame, list[str]
+]:
+    """Read an EES CSV as published: every cell text, nothing turned into NaN.
+
+    Returns the frame and notes. A column name repeated in the header is handled on purpose:
+    when the copies are identical in every row one is kept (noted); when they differ the later
+    ones are kept as ``name__2``, ``name__3`` (noted) so nothing is lost.
+    """
+    text = _decode(data, dataset=dataset, file=file, source=source)
+    header = next(csv.reader(io.StringIO(text)), None)
+    if not header:
+        raise BadFileError(dataset, f"{file} is empty", source)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, header=None, skiprows=1
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise BadFileError(dataset, f"{file} is not a readable CSV: {exc}", source) from exc
+    if frame.shape[1] != len(header):
+        raise BadFileError(
+            dataset, f"{file} has {frame.shape[1]} columns of data but {len(header)} names", source
+        )
+    return _dedupe_columns(frame, header, file)
+
+
+def _decode(data: bytes, *, dataset: str, file: str, source: str | None) -> str:
+    head = data[:512].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        raise BadFileError(dataset, f"{file} is an HTML page, not a CSV", source)
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise BadFileError(dataset, f"{file} is neither UTF-8 nor Windows-1252 text", source)
+
+
+def _dedupe_columns(frame: pd.DataFrame, header: list[str], file: str) -> tuple[
+    pd.DataFrame, list[str]
+]:
+    notes: list[str] = []
+    names: list[str] = []
+    keep: list[int] = []
+    first_at: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name not in first_at:
+            first_at[name] = i
+            names.append(name)
+            keep.append(i)
+            continue
+        if frame.iloc[:, i].equals(frame.iloc[:, first_at[name]]):
+            notes.append(f"{file}: column {name!r} is repeated with identical values; one is kept")
+            continue
+        copy = sum(1 for n in header[:i] if n == name) + 1
+        names.append(f"{name}__{copy}")
+        keep.append(i)
+        notes.append(f"{file}: column {name!r} is repeated with different values; kept as {name}__{copy}")
+    out = frame.iloc[:, keep].copy()
+    out.columns = names
+    return out, notes
+
+
+def ees_observations(
+    frame: pd.DataFrame,
+    indicator: Indicator,
+    *,
+    release: str,
+    resolver: AreaResolver,
+    breakdown_pairs: Iterable[tuple[str, str]] = BREAKDOWN_PAIRS,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Long observations for one indicator from one EES file, with unmatched LA rows reported.
+
+    Rows matching the indicator's filter on a breakdown-topic column are the headline
+    (``breakdown`` = ``Total``); the file's other topics become ``Topic: value`` breakdowns.
+    Filters on any other column apply to every row.
+    """
+    pairs = [(t, v) for t, v in breakdown_pairs if t in frame.columns and v in frame.columns]
+    topic_cols = {t for t, _ in pairs}
+    rows = frame
+    for column, wanted in indicator.filter.items():
+        if column in topic_cols:
+            continue
+        rows = rows[rows[column].isin(_as_list(wanted))]
+    rows = rows[rows["geographic_level"].isin(["National", "Regional", "Local authority"])]
+    breakdown = _breakdown_labels(rows, indicator, pairs)
+    area_code, unmatched = _area_codes(rows, resolver)
+    periods = _periods(rows, indicator)
+    value, status = parse_values(rows[indicator.column])
+    out = pd.DataFrame(
+        {
+            "indicator_id": indicator.id,
+            "area_code": area_code,
+            "period": periods["period"],
+            "breakdown": breakdown,
+            "value": value,
+            "numerator": _number(rows, indicator.numerator),
+            "denominator": _number(rows, indicator.denominator),
+            "status": status,
+            "period_start": periods["period_start"],
+            "period_end": periods["period_end"],
+            "dataset_id": indicator.dataset,
+            "release": release,
+            "source_area_code": _source_codes(rows),
+        },
+        index=rows.index,
+    )
+    out = out[out["area_code"].notna()]
+    return out[OBSERVATION_COLUMNS].reset_index(drop=True), unmatched
+
+
+def _as_list(value) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def _breakdown_labels(rows: pd.DataFrame, indicator: Indicator, pairs) -> pd.Series:
+    labels = pd.Series("Total", index=rows.index, dtype=object)
+    for topic, value in pairs:
+        if topic not in indicator.filter:
+            continue
+        headline = rows[topic].isin(_as_list(indicator.filter[topic]))
+        other = ~headline
+        labels[other] = rows.loc[other, topic].str.strip() + ": " + rows.loc[other, value].str.strip()
+    return labels
+
+
+def _area_codes(rows: pd.DataFrame, resolver: AreaResolver) -> tuple[pd.Series, list[str]]:
+    level = rows["geographic_level"]
+    codes = pd.Series(None, index=rows.index, dtype=object)
+    codes[level == "National"] = rows.loc[level == "National", "country_code"].replace("", ENGLAND_CODE)
+    codes[level == "Regional"] = rows.loc[level == "Regional", "region_code"]
+    la = rows[level == "Local authority"]
+    keys = la[["new_la_code", "old_la_code", "la_name"]].drop_duplicates()
+    lookup = {}
+    unmatched = []
+    for new, old, name in keys.itertuples(index=False):
+        resolved = resolver.resolve(code=new or None, dfe_code=old or None, name=name or None)
+        lookup[(new, old, name)] = resolved
+        if resolved is None:
+            why = "a combined reporting unit" if resolver.is_combination(new) else "unknown"
+            unmatched.append(f"{name} ({new or '-'} / {old or '-'}): {why}")
+    codes[la.index] = [lookup[k] for k in zip(la["new_la_code"], la["old_la_code"], la["la_name"])]
+    return codes, unmatched
+
+
+def _source_codes(rows: pd.DataFrame) -> pd.Series:
+    level = rows["geographic_level"]
+    return rows["new_la_code"].where(
+        level == "Local authority",
+        rows["region_code"].where(level == "Regional", rows["country_code"]),
+    )
+
+
+def _periods(rows: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
+    keys = rows[["time_period", "time_identifier"]].drop_duplicates()
+    table = {}
+    for tp, ident in keys.itertuples(index=False):
+        try:
+            table[(tp, ident)] = normalise_period(tp, ident)
+        except PeriodError as exc:
+            raise HarvestError(indicator.dataset, f"{indicator.file}: {exc}") from exc
+    values = [table[k] for k in zip(rows["time_period"], rows["time_identifier"])]
+    return pd.DataFrame(values, columns=["period", "period_start", "period_end"], index=rows.index)
+
+
+def _number(rows: pd.DataFrame, column: str | None) -> pd.Series:
+    if not column:
+        return pd.Series(float("nan"), index=rows.index)
+    return parse_values(rows[column])[0]

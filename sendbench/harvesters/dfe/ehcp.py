@@ -1,0 +1,226 @@
+"""DfE: Education, health and care plans (the SEN2 return), from Explore Education Statistics.
+
+- Publisher: Department for Education. Publication: "Education, health and care plans".
+- Landing page: https://explore-education-statistics.service.gov.uk/find-statistics/education-health-and-care-plans
+- Cadence: annual, in June; the reporting year's January caseload plus the previous calendar
+  year's requests, assessments, new plans, timeliness, annual reviews and ceased plans.
+- Latest release: the EES content API (see ``ees.py``); the "Download all data" zip.
+- Local files: ``education-health-and-care-plans_<year>.zip`` (the zip as EES names it).
+
+Quirks (2025 release):
+- Twelve data files under ``data/``; CSVs have a BOM and CRLF line ends.
+- ``time_period`` is a calendar year (``2024``) in flow files and an academic year (``202425``,
+  i.e. January 2025) in caseload files.
+- ``annual_reviews.csv`` repeats ``review_meeting_prior_24``. The copies are identical, so one is
+  kept (a note is recorded); if a later release ever makes them differ, both are kept.
+- North Yorkshire and Somerset still carry their pre-2023 county codes (E10000023, E10000027),
+  and Buckinghamshire switches between E10000002 and E06000060; the areas table files each under
+  its current code and keeps the published code in ``source_area_code``.
+- Symbols: ``x`` (unavailable) and ``z`` (not applicable); no suppression or rounding.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePosixPath
+
+import pandas as pd
+
+from sendbench.errors import HarvestError
+from sendbench.harvesters.base import (
+    BaseHarvester,
+    HarvestContext,
+    Parsed,
+    Release,
+    check_columns,
+)
+from sendbench.harvesters.dfe import ees
+from sendbench.http import HttpClient, RawFile, open_zip
+
+log = logging.getLogger(__name__)
+
+EES_COLUMNS = ees.TIME_COLUMNS + ees.GEOGRAPHY_COLUMNS + ["breakdown_topic", "breakdown"]
+
+# The 2025 layout: each data file's columns after the EES standard ones (repeats removed).
+# A later release that renames a column an indicator uses fails with the columns listed.
+LAYOUT_2025: dict[str, str] = {
+    "annual_reviews.csv": """
+        total_ehc_plans review_expected review_not_expected review_meeting_25
+        review_meeting_24 review_meeting_prior_24 total_review_meeting no_review_meeting
+        review_decision25 review_decision24 review_decision_prior24 review_decision_not_due
+        review_decision_outstanding outcome_amend outcome_cease outcome_maintan no_outcome
+        number_decsion_4weeks number_decision_gt_4weeks pc_decsion_4weeks
+        pc_decision_gt_4weeks
+    """,
+    "assessments.csv": """
+        assess_in_year assess_issued assess_issued_pc assess_not_issued assess_not_issued_pc
+        assess_not_made assess_not_made_pc assess_withdrawn assess_withdrawn_pc
+        outcome_decision_within_time outcome_decision_over_time
+        outcome_decision_within_time_pc outcome_decision_over_time_pc
+        number_assess_mediation number_assess_tribunal number_asssess_mediation_tribunal
+        number_other_mediation number_other_tribunal number_other_mediation_tribunal
+    """,
+    "caseload.csv": """
+        ehcplans mainstream_la_maintained mainstream_la_maintained_resourced_provision
+        mainstream_la_maintained_senunit mainstream_academy
+        mainstream_academy_resourced_provision mainstream_academy_senunit
+        mainstream_free_school mainstream_free_school_resourced_provision
+        mainstream_free_school_senunit mainstream_independent mainstream_total
+        mainstream_total_pc special_la_maintained special_academy_free special_independent
+        special_non_maintained special_total special_total_pc ap_pru_academy
+        ap_pru_free_school ap_pru_la_maintained ap_pru_total AP_PRU_total_pc
+        general_fe_tertiary_colleges specialist_post_16_institutions ukrlp_provider fe_total
+        fe_total_pc elective_home_education other_arrangements_la other_arrangements_parents
+        online_provider w_settings other_schools other_placement_settings neet neet_ntci
+        neet_other neet_other_csa ed_elsewhere ed_elsewhere_pc nm_early_years
+        nm_early_years_pc placement_unknown placement_unknown_pc await_prov_2022
+        perm_ex_2022
+    """,
+    "ceased_plans.csv": """
+        max_age needs_met he employ transfer no_engage moved_outside_eng deceased not_rec
+        other total_ceased
+    """,
+    "newplans.csv": """
+        new_ehc_plans mainstream_la_maintained mainstream_la_maintained_resourced_provision
+        mainstream_la_maintained_senunit mainstream_academy
+        mainstream_academy_resourced_provision mainstream_academy_senunit
+        mainstream_free_school mainstream_free_school_resourced_provision
+        mainstream_free_school_senunit mainstream_independent mainstream_total
+        mainstream_total_pc special_la_maintained special_academy_free special_independent
+        special_non_maintained special_total special_total_pc ap_pru_academy
+        ap_pru_free_school ap_pru_la_maintained ap_pru_total AP_PRU_total_pc
+        general_fe_tertiary_colleges specialist_post_16_institutions ukrlp_provider fe_total
+        fe_total_pc elective_home_education other_arrangements_la other_arrangements_parents
+        online_provider w_settings other_schools other_placement_settings neet neet_ntci
+        neet_other neet_other_csa ed_elsewhere ed_elsewhere_pc nm_early_years
+        nm_early_years_pc placement_unknown placement_unknown_pc await_prov_2022
+        perm_ex_2022
+    """,
+    "personal_budgets.csv": """
+        personal_budget org_arrangments pb_health pb_education pb_social pb_integrated
+    """,
+    "requests.csv": """
+        requests_received_in_year requests_rya requests_decided_to_assess
+        requests_decided_not_to_assess requests_decision_not_made requests_withdrawn
+        request_assess_pc request_not_assess_pc request_outstanding_pc request_withdrawn_pc
+        request_outcome_six_weeks request_outcome_over_6_weeks request_outcome_six_weeks_pc
+        request_outcome_over_6_weeks_pc mediation_related_request tribunal_related_request
+        tribunal_after_mediation_request
+    """,
+    "residential_settings.csv": """
+        Res_3851 Res_52 Res_tot
+    """,
+    "sen_need_newplans.csv": """
+        ehc_plans number_asd number_hi number_mld number_msi number_oth number_pd
+        number_pmld number_semh number_slcn number_sld number_spld number_vi
+        number_need_unknown asd_pc hi_pc mld_pc msi_pc oth_pc pd_pc pmld_pc semh_pc slcn_pc
+        sld_pc spld_pc vi_pc unknown_pc
+    """,
+    "sen_needs_all_plans.csv": """
+        ehc_plans number_asd number_hi number_mld number_msi number_oth number_pd
+        number_pmld number_semh number_slcn number_sld number_spld number_vi
+        number_need_unknown asd_pc hi_pc mld_pc msi_pc oth_pc pd_pc pmld_pc semh_pc slcn_pc
+        sld_pc spld_pc vi_pc unknown_pc
+    """,
+    "timeliness_20_week.csv": """
+        plans_issued_den plans_issued_den_ex plans_issued_within_20_weeks
+        plans_issued_20_weeks_ex pc_plans_issued_within_20_weeks PC_plans_issued_20_weeks_ex
+        plans_issued_gt20weeks_ltYear plans_issued_gt20weeks_ltYear_ex
+        pc_plans_issued_gt20weeks_ltYear PC_plans_issued_gt20weeks_ltYear_ex
+        plans_issued_gt_1_year plans_issued_gt_1_year_ex pc_plans_issued_gt_1_year
+        PC_plans_issued_gt_1_year_ex
+    """,
+    "work_based_placements.csv": """
+        open_supp_intern open_apprentice open_trainee open_wbp
+    """,
+}
+LAYOUT = {name: EES_COLUMNS + columns.split() for name, columns in LAYOUT_2025.items()}
+
+
+class Harvester(BaseHarvester):
+    """EHC plans: all twelve data files as raw tables, and the catalogue's ``ehcp_*`` indicators."""
+
+    def find_release(self, http: HttpClient) -> Release:
+        return ees.latest_release(http, self.dataset.release["publication_slug"], dataset=self.id)
+
+    def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
+        if context.resolver is None:
+            raise HarvestError(self.id, "the areas table is empty: refresh dfe_areas first")
+        raw = files["release"]
+        parsed = Parsed()
+        with open_zip(raw.path, dataset=self.id) as archive:
+            members = {PurePosixPath(n).name: n for n in archive.names() if _is_data_csv(n)}
+            missing = sorted(set(LAYOUT) - set(members))
+            if missing:
+                raise HarvestError(
+                    self.id,
+                    f"the release zip lacks data files {', '.join(missing)} "
+                    f"(it has {', '.join(sorted(members)) or 'none'})",
+                    raw.source,
+                )
+            frames = {
+                name: self._read(archive.read(member), name, raw.source, parsed)
+                for name, member in sorted(members.items())
+            }
+        for name, frame in frames.items():
+            parsed.raw_tables[f"raw_{self.id}_{PurePosixPath(name).stem}"] = frame
+        parsed.observations = self._observations(frames, release, context, parsed)
+        return parsed
+
+    def _read(self, data: bytes, name: str, source: str, parsed: Parsed) -> pd.DataFrame:
+        frame, notes = ees.read_ees_csv(data, dataset=self.id, file=name, source=source)
+        parsed.notes.extend(notes)
+        if name not in LAYOUT:
+            parsed.notes.append(f"{name}: a data file this version does not know; kept as raw only")
+            return frame
+        unexpected = check_columns(
+            frame.columns,
+            LAYOUT[name],
+            dataset=self.id,
+            file=name,
+            source=source,
+            required=EES_COLUMNS + self._used_columns(name),
+        )
+        if unexpected:
+            parsed.notes.append(f"{name}: new columns {', '.join(unexpected)} (kept in raw table)")
+        return frame
+
+    def _used_columns(self, file: str) -> list[str]:
+        used: list[str] = []
+        for ind in self.indicators():
+            if ind.file == file:
+                used += [ind.column, *list(ind.filter)]
+                used += [c for c in (ind.numerator, ind.denominator) if c]
+        return used
+
+    def _observations(self, frames, release: Release, context: HarvestContext, parsed: Parsed):
+        parts = []
+        unmatched: set[str] = set()
+        for ind in self.indicators():
+            if ind.file not in frames:
+                raise HarvestError(self.id, f"indicator {ind.id} needs {ind.file}, not in the zip")
+            obs, missing = ees.ees_observations(
+                frames[ind.file], ind, release=release.label, resolver=context.resolver
+            )
+            parts.append(obs)
+            unmatched.update(missing)
+        parsed.unmatched_areas = sorted(unmatched)
+        observations = pd.concat(parts, ignore_index=True)
+        _check_unique(observations, self.id)
+        return observations
+
+
+def _is_data_csv(name: str) -> bool:
+    path = PurePosixPath(name)
+    return path.suffix.lower() == ".csv" and "data" in path.parts[:-1]
+
+
+def _check_unique(observations: pd.DataFrame, dataset: str) -> None:
+    key = ["indicator_id", "area_code", "period", "breakdown"]
+    dupes = observations[observations.duplicated(key, keep=False)]
+    if not dupes.empty:
+        sample = dupes.head(5)[key + ["source_area_code"]].to_dict("records")
+        raise HarvestError(
+            dataset,
+            f"{len(dupes)} observations share indicator, area, period and breakdown, e.g. {sample}",
+        )

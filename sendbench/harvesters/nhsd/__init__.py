@@ -1,0 +1,1 @@
+"""Harvesters for NHS Digital publications (MHSDS, learning disability health checks)."""

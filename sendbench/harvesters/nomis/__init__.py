@@ -1,0 +1,1 @@
+"""Harvesters for Nomis (ONS population estimates, DWP benefits)."""

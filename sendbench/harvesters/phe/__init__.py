@@ -1,0 +1,1 @@
+"""Harvesters for OHID Fingertips (formerly PHE) child health indicators."""

@@ -1,0 +1,1 @@
+"""Harvesters for SEND tribunal appeal statistics (MoJ / DfE)."""

@@ -1,0 +1,78 @@
+"""Normalising published values and time periods into the observations contract.
+
+- ``period``: academic year ``2024/25`` (published ``202425``), calendar year ``2024``, financial
+  year ``2024-25``, month ``2024-03``, each with ``period_start`` and ``period_end`` ISO dates.
+- values: a published symbol (``c``, ``x``, ``z``, ``low``, ``k``, ``u``, ``..``, ``*``, …) becomes
+  ``value`` NULL and ``status`` = the symbol, never a zero. Numbers with thousands separators or a
+  trailing ``%`` are read as numbers.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+
+import numpy as np
+import pandas as pd
+
+# Symbols documented by DfE, OHID, NHS Digital and MoJ (see ../shared/data/README.md).
+KNOWN_SYMBOLS = frozenset(
+    {"c", "x", "z", "low", "k", "u", ".", "..", ":", "-", "*", "n/a", "na", "null", "~", "!"}
+)
+
+
+class PeriodError(ValueError):
+    """A time period that none of the known conventions describe."""
+
+
+def normalise_period(time_period: str, time_identifier: str = "") -> tuple[str, str, str]:
+    """Return ``(period, period_start, period_end)`` for an EES-style time period.
+
+    ``time_identifier`` is EES's label (``Academic year``, ``Calendar year``, ``Financial year``,
+    ``January`` …); without it the shape of ``time_period`` decides.
+    """
+    tp = str(time_period).strip()
+    ident = (time_identifier or "").strip().lower()
+    if re.fullmatch(r"\d{6}", tp):
+        first, second = int(tp[:4]), int(tp[4:])
+        if (first + 1) % 100 != second:
+            raise PeriodError(f"{tp!r} is not a two-year period (the years are not consecutive)")
+        if "financial" in ident or "fiscal" in ident:
+            return f"{first}-{tp[4:]}", f"{first}-04-01", f"{first + 1}-03-31"
+        return f"{first}/{tp[4:]}", f"{first}-09-01", f"{first + 1}-08-31"
+    if re.fullmatch(r"\d{4}", tp):
+        year = int(tp)
+        return tp, f"{year}-01-01", f"{year}-12-31"
+    if m := re.fullmatch(r"(\d{4})[-/](\d{2})", tp):
+        first, second = int(m.group(1)), int(m.group(2))
+        two_year = (first + 1) % 100 == second
+        if "financial" in ident or "academic" in ident or (two_year and second > 12):
+            return normalise_period(f"{m.group(1)}{m.group(2)}", time_identifier)
+        return _month(first, second)
+    raise PeriodError(f"unrecognised time period {tp!r} ({time_identifier or 'no identifier'})")
+
+
+def _month(year: int, month: int) -> tuple[str, str, str]:
+    if not 1 <= month <= 12:
+        raise PeriodError(f"month {month} out of range")
+    last = calendar.monthrange(year, month)[1]
+    return f"{year}-{month:02d}", f"{year}-{month:02d}-01", f"{year}-{month:02d}-{last:02d}"
+
+
+def parse_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Split published cells into ``(value, status)``.
+
+    ``value`` is float (NaN where no number was published); ``status`` is the published symbol,
+    ``None`` for a number, and ``"missing"`` for an empty cell (published as nothing at all).
+    """
+    text = raw.astype("string").str.strip()
+    cleaned = text.str.replace(",", "", regex=False).str.removesuffix("%")
+    value = pd.to_numeric(cleaned, errors="coerce").astype(float)
+    status = pd.Series(np.where(value.isna(), text.fillna(""), None), index=raw.index, dtype=object)
+    status[(status == "")] = "missing"
+    return value, status
+
+
+def is_suppressed(status: str | None) -> bool:
+    """True when the status is a symbol standing in for a value."""
+    return status is not None and status != "missing"
