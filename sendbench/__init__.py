@@ -1,4 +1,4 @@
-"""sendbench: national SEND statistics for local areas in England, harvested, normalised and benchmarked.
+"""sendbench: national SEND statistics for local areas in England, harvested and benchmarked.
 
 The package harvests published datasets (DfE, OHID Fingertips, NHS Digital, MoJ, Nomis) into one
 SQLite database, benchmarks every local authority against its statistical neighbours, region and

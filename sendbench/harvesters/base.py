@@ -119,7 +119,9 @@ class BaseHarvester:
         """Find this dataset's files under ``directory`` by their published names (recursively)."""
         directory = Path(directory)
         if not directory.is_dir():
-            raise HarvestError(self.id, "the folder given with --from does not exist", str(directory))
+            raise HarvestError(
+                self.id, "the folder given with --from does not exist", str(directory)
+            )
         refs = []
         for key, patterns in self.file_patterns().items():
             path = newest_match(directory, patterns)

@@ -77,9 +77,9 @@ def latest_release(http: HttpClient, slug: str, *, dataset: str) -> Release:
     )
 
 
-def read_ees_csv(data: bytes, *, dataset: str, file: str, source: str | None = None) -> tuple[
-    pd.DataFrame, list[str]
-]:
+def read_ees_csv(
+    data: bytes, *, dataset: str, file: str, source: str | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Read an EES CSV as published: every cell text, nothing turned into NaN.
 
     Returns the frame and notes. A column name repeated in the header is handled on purpose:
@@ -115,9 +115,9 @@ def _decode(data: bytes, *, dataset: str, file: str, source: str | None) -> str:
     raise BadFileError(dataset, f"{file} is neither UTF-8 nor Windows-1252 text", source)
 
 
-def _dedupe_columns(frame: pd.DataFrame, header: list[str], file: str) -> tuple[
-    pd.DataFrame, list[str]
-]:
+def _dedupe_columns(
+    frame: pd.DataFrame, header: list[str], file: str
+) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
     names: list[str] = []
     keep: list[int] = []
@@ -134,7 +134,9 @@ def _dedupe_columns(frame: pd.DataFrame, header: list[str], file: str) -> tuple[
         copy = sum(1 for n in header[:i] if n == name) + 1
         names.append(f"{name}__{copy}")
         keep.append(i)
-        notes.append(f"{file}: column {name!r} is repeated with different values; kept as {name}__{copy}")
+        notes.append(
+            f"{file}: column {name!r} is repeated with different values; kept as {name}__{copy}"
+        )
     out = frame.iloc[:, keep].copy()
     out.columns = names
     return out, notes
@@ -199,14 +201,18 @@ def _breakdown_labels(rows: pd.DataFrame, indicator: Indicator, pairs) -> pd.Ser
             continue
         headline = rows[topic].isin(_as_list(indicator.filter[topic]))
         other = ~headline
-        labels[other] = rows.loc[other, topic].str.strip() + ": " + rows.loc[other, value].str.strip()
+        labels[other] = (
+            rows.loc[other, topic].str.strip() + ": " + rows.loc[other, value].str.strip()
+        )
     return labels
 
 
 def _area_codes(rows: pd.DataFrame, resolver: AreaResolver) -> tuple[pd.Series, list[str]]:
     level = rows["geographic_level"]
     codes = pd.Series(None, index=rows.index, dtype=object)
-    codes[level == "National"] = rows.loc[level == "National", "country_code"].replace("", ENGLAND_CODE)
+    codes[level == "National"] = rows.loc[level == "National", "country_code"].replace(
+        "", ENGLAND_CODE
+    )
     codes[level == "Regional"] = rows.loc[level == "Regional", "region_code"]
     la = rows[level == "Local authority"]
     keys = la[["new_la_code", "old_la_code", "la_name"]].drop_duplicates()
@@ -218,7 +224,8 @@ def _area_codes(rows: pd.DataFrame, resolver: AreaResolver) -> tuple[pd.Series, 
         if resolved is None:
             why = "a combined reporting unit" if resolver.is_combination(new) else "unknown"
             unmatched.append(f"{name} ({new or '-'} / {old or '-'}): {why}")
-    codes[la.index] = [lookup[k] for k in zip(la["new_la_code"], la["old_la_code"], la["la_name"])]
+    keys = zip(la["new_la_code"], la["old_la_code"], la["la_name"], strict=True)
+    codes[la.index] = [lookup[k] for k in keys]
     return codes, unmatched
 
 
@@ -238,7 +245,7 @@ def _periods(rows: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
             table[(tp, ident)] = normalise_period(tp, ident)
         except PeriodError as exc:
             raise HarvestError(indicator.dataset, f"{indicator.file}: {exc}") from exc
-    values = [table[k] for k in zip(rows["time_period"], rows["time_identifier"])]
+    values = [table[k] for k in zip(rows["time_period"], rows["time_identifier"], strict=True)]
     return pd.DataFrame(values, columns=["period", "period_start", "period_end"], index=rows.index)
 
 

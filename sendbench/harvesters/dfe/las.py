@@ -64,4 +64,6 @@ def _read(raw: RawFile, dataset: str) -> pd.DataFrame:
         text = raw.path.read_bytes().decode("utf-8-sig")
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        raise BadFileError(dataset, f"{raw.filename} is not a readable CSV: {exc}", raw.source) from exc
+        raise BadFileError(
+            dataset, f"{raw.filename} is not a readable CSV: {exc}", raw.source
+        ) from exc

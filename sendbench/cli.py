@@ -1,0 +1,193 @@
+"""The ``sendbench`` command line: thin commands over the library.
+
+Library errors (``SendbenchError``) become ``click.ClickException`` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+import sqlite_utils
+
+from sendbench import __version__
+from sendbench.catalogue import load_catalogue
+from sendbench.db.schema import DEFAULT_DB_NAME, ensure_db_shape
+from sendbench.errors import SendbenchError
+from sendbench.http import HttpClient
+from sendbench.refresh import DatasetResult, refresh
+
+DEFAULT_DB = Path("db") / DEFAULT_DB_NAME
+
+
+def _default_db() -> Path:
+    return Path(os.environ.get("SENDBENCH_DB", DEFAULT_DB))
+
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=_default_db,
+    show_default="db/sendbench.db, or $SENDBENCH_DB",
+    help="The SQLite database to build or read.",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="sendbench")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """sendbench: national SEND statistics for local areas in England.
+
+    Harvests published datasets into one SQLite database, benchmarks every local authority
+    and serves the result with Datasette.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command(name="refresh")
+@click.argument("datasets", nargs=-1)
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Build from files already on disk (found by their published names, recursively) "
+    "instead of downloading. Nothing is fetched from the network.",
+)
+@db_option
+@click.option(
+    "--raw-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where downloaded files are kept [default: raw/ beside the database].",
+)
+def refresh_command(datasets, from_dir, db_path, raw_dir) -> None:
+    """Refresh DATASETS (default: all) from their publishers or from --from DIR.
+
+    Each dataset's latest release is found and its files fetched (only when changed), parsed
+    and loaded atomically. A dataset that fails keeps its last good data; the exit status is
+    non-zero when any dataset failed.
+    """
+    catalogue = _catalogue()
+    for dataset_id in datasets:
+        _check(lambda d=dataset_id: catalogue.dataset(d))
+    db = _open_db(db_path, create=True)
+    raw_dir = raw_dir or db_path.parent / "raw"
+    with HttpClient(raw_dir, offline=from_dir is not None) as http:
+        results = _check(
+            lambda: refresh(
+                db, catalogue, http, dataset_ids=datasets, from_dir=from_dir, progress=_progress
+            )
+        )
+    _summary(results, db_path)
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def _progress(dataset_id: str, message: str) -> None:
+    click.echo(f"{click.style(dataset_id, bold=True)}: {message}", err=True)
+
+
+def _summary(results: list[DatasetResult], db_path: Path) -> None:
+    click.echo("")
+    for r in results:
+        colour = {"loaded": "green", "unchanged": "cyan", "skipped": "yellow"}.get(r.status, "red")
+        line = f"{r.dataset_id:<20} {click.style(r.status, fg=colour):<20}"
+        if r.release:
+            line += f" release {r.release}"
+        if r.status == "loaded":
+            line += f", {r.rows_loaded:,} rows"
+        click.echo(line)
+        if r.error:
+            click.echo(f"    {r.error}")
+        for note in r.notes:
+            click.echo(f"    note: {note}")
+        for area in r.unmatched_areas:
+            click.echo(f"    unmatched area (not loaded as an observation): {area}")
+    click.echo(f"\nDatabase: {db_path}")
+
+
+@main.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(db_path: Path, as_json: bool) -> None:
+    """Each dataset's release, when it was last refreshed, its rows and its last error."""
+    db = _open_db(db_path)
+    rows = list(db["dataset_status"].rows)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['dataset_id']:<20} release {row['release'] or '-':<10} "
+            f"refreshed {row['last_refreshed'] or 'never':<26} "
+            f"{row['observations']:>9,} observations  last: {row['last_status'] or '-'}"
+        )
+        if row["last_error"]:
+            click.echo(f"    last error: {row['last_error']}")
+
+
+@main.command(name="catalogue")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+@click.option("--dataset", "dataset_id", help="Only this dataset's indicators.")
+def catalogue_command(as_json: bool, dataset_id: str | None) -> None:
+    """List the datasets and indicators sendbench knows."""
+    catalogue = _catalogue()
+    outcomes, datasets, indicators = catalogue.to_records()
+    if dataset_id:
+        _check(lambda: catalogue.dataset(dataset_id))
+        datasets = [d for d in datasets if d["id"] == dataset_id]
+        indicators = [i for i in indicators if i["dataset"] == dataset_id]
+    if as_json:
+        data = {"outcomes": outcomes, "datasets": datasets, "indicators": indicators}
+        click.echo(json.dumps(data, indent=2))
+        return
+    for ds in datasets:
+        click.echo(click.style(f"{ds['id']}: {ds['title']}", bold=True))
+        click.echo(f"  {ds['publisher']}; {ds['cadence']}; {ds['licence']}")
+        click.echo(f"  {ds['landing_page']}")
+        for ind in (i for i in indicators if i["dataset"] == ds["id"]):
+            click.echo(f"    {ind['id']:<45} {ind['unit']:<8} {ind['polarity']:<17} {ind['title']}")
+
+
+@main.command()
+@db_option
+@click.option("--port", default=8001, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+def serve(db_path: Path, port: int, host: str) -> None:
+    """Serve the database with Datasette (read-only), with metadata from the catalogue."""
+    import uvicorn
+
+    from sendbench.db.serve import make_datasette
+
+    _open_db(db_path)
+    datasette = _check(lambda: make_datasette(db_path, catalogue=_catalogue()))
+    click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
+    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")
+
+
+def _catalogue():
+    return _check(load_catalogue)
+
+
+def _open_db(db_path: Path, create: bool = False) -> sqlite_utils.Database:
+    if not create and not db_path.exists():
+        raise click.ClickException(
+            f"no database at {db_path}: run `sendbench refresh` first (or pass --db)"
+        )
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(db_path)
+    ensure_db_shape(db)
+    return db
+
+
+def _check(call):
+    try:
+        return call()
+    except SendbenchError as exc:
+        raise click.ClickException(str(exc)) from exc

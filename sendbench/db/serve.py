@@ -1,0 +1,97 @@
+"""Serving the database with Datasette: read-only, with metadata generated from the catalogue.
+
+The metadata gives every table a title, description, source, licence and when it was last
+refreshed, and every observations column a description, so the JSON API explains itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlite_utils
+from datasette.app import Datasette
+
+from sendbench.catalogue import Catalogue
+
+OBSERVATION_COLUMNS_HELP = {
+    "indicator_id": "Catalogue indicator (see the indicators table)",
+    "area_code": "ONS 9-character code of the area, its current code where the code changed 1:1",
+    "period": "Normalised period: academic year 2024/25, calendar year 2024, financial year "
+    "2024-25, month 2024-03",
+    "breakdown": "Total for the headline row, else 'Topic: value' as published (e.g. 'Sex: Female')",
+    "value": "The published value; NULL when a symbol was published instead (see status)",
+    "numerator": "Published numerator, where the publisher gives one",
+    "denominator": "Published denominator, where the publisher gives one",
+    "status": "NULL for a published number; otherwise the published symbol (c, x, z, low, k, u, "
+    "..) or 'missing' for an empty cell. A symbol is never a zero.",
+    "period_start": "First day of the period",
+    "period_end": "Last day of the period",
+    "dataset_id": "Catalogue dataset the value came from",
+    "release": "Publisher's release the value came from",
+    "source_area_code": "Area code as published in the source file",
+}
+
+
+def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
+    """Datasette metadata for the sendbench database."""
+    db = sqlite_utils.Database(db_path)
+    refreshed = _last_refreshed(db)
+    tables: dict[str, dict] = {
+        "observations": {
+            "description": "One row per indicator, area, period and breakdown.",
+            "columns": OBSERVATION_COLUMNS_HELP,
+            "facets": ["indicator_id", "period", "status"],
+        },
+        "areas": {
+            "description": "England, regions and every LA code since 2009, with the codes that "
+            "replaced them (successor_codes) and the code their series is filed under "
+            "(current_code).",
+        },
+        "area_links": {"description": "Predecessor to successor links between LA codes."},
+        "area_combinations": {"description": "Rows of published files that join two LAs."},
+        "indicators": {"description": "The catalogue's indicators: definition, unit, polarity."},
+        "datasets": {"description": "The catalogue's datasets: publisher, licence, landing page."},
+        "outcomes": {"description": "The SEND logic model's outcomes."},
+        "harvests": {"description": "One row per dataset, run and file: source, sha256, status."},
+    }
+    for ds in catalogue.datasets:
+        info = {
+            "source": ds.publisher,
+            "source_url": ds.landing_page,
+            "license": ds.licence,
+            "description": f"{ds.title}. Last refreshed: {refreshed.get(ds.id, 'never')}.",
+        }
+        for table in db.table_names():
+            if table.startswith(f"raw_{ds.id}_"):
+                tables[table] = {**info, "title": f"{ds.title}: {table[len(ds.id) + 5:]}.csv "
+                                 "as published"}
+    return {
+        "title": "sendbench: SEND statistics for local areas in England",
+        "description": "National SEND statistics harvested from their publishers, normalised "
+        "and benchmarked. Data: Open Government Licence v3.0 unless stated.",
+        "license": "Open Government Licence v3.0",
+        "license_url": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/",
+        "databases": {db_path.stem: {"tables": tables}},
+    }
+
+
+def _last_refreshed(db: sqlite_utils.Database) -> dict[str, str]:
+    if "harvests" not in db.table_names():
+        return {}
+    rows = db.execute(
+        "select dataset_id, max(finished) from harvests "
+        "where status in ('loaded', 'unchanged') group by dataset_id"
+    )
+    return dict(rows.fetchall())
+
+
+def make_datasette(db_path: Path, *, catalogue: Catalogue) -> Datasette:
+    """A Datasette instance serving ``db_path`` immutably with generated metadata."""
+    metadata = build_metadata(db_path, catalogue)
+    return Datasette(
+        files=[],
+        immutables=[str(db_path)],
+        metadata=json.loads(json.dumps(metadata)),
+        settings={"default_page_size": 100, "max_returned_rows": 5000, "sql_time_limit_ms": 3000},
+    )
