@@ -38,6 +38,7 @@ def load_parsed(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed) -> i
         for staging in staged.values():
             conn.execute(f"DROP TABLE IF EXISTS [{staging}]")
         conn.commit()
+        conn.executescript("PRAGMA incremental_vacuum;")
     return 0 if parsed.observations is None else len(parsed.observations)
 
 

@@ -113,6 +113,9 @@ from datasets d
 
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
     """Create every table, index and view sendbench needs, if missing."""
+    if not db.table_names():
+        # Staged loads free many pages; let load.py hand them back without a full VACUUM.
+        db.conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
     db.conn.execute("PRAGMA journal_mode=DELETE")
     db["areas"].create(AREAS, pk="area_code", if_not_exists=True)
     db["area_links"].create(AREA_LINKS, if_not_exists=True)
