@@ -12,7 +12,6 @@ from __future__ import annotations
 import calendar
 import re
 
-import numpy as np
 import pandas as pd
 
 # Symbols documented by DfE, OHID, NHS Digital and MoJ (see ../shared/data/README.md).
@@ -65,12 +64,17 @@ def parse_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     ``value`` is float (NaN where no number was published); ``status`` is the published symbol,
     ``None`` for a number, and ``"missing"`` for an empty cell (published as nothing at all).
     """
-    text = raw.astype("string").str.strip()
-    cleaned = text.str.replace(",", "", regex=False).str.removesuffix("%")
-    value = pd.to_numeric(cleaned, errors="coerce").astype(float)
-    status = pd.Series(np.where(value.isna(), text.fillna(""), None), index=raw.index, dtype=object)
-    status[(status == "")] = "missing"
-    return value, status
+    value = pd.to_numeric(raw.astype(object), errors="coerce").astype(float)
+    status = pd.Series(None, index=raw.index, dtype=object)
+    other = value.isna()
+    if other.any():  # slow path only for cells that are not plain numbers
+        text = raw[other].astype("string").str.strip().fillna("")
+        cleaned = text.str.replace(",", "", regex=False).str.removesuffix("%")
+        again = pd.to_numeric(cleaned, errors="coerce").astype(float)
+        value[other] = again
+        symbol = again.isna()
+        status[symbol[symbol].index] = text[symbol].replace("", "missing").astype(object)
+    return value, status.where(status.notna(), None)
 
 
 def is_suppressed(status: str | None) -> bool:

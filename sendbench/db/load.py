@@ -1,8 +1,8 @@
 """Loading a parsed release into the database, all or nothing.
 
-New rows are first written to staging tables (``_staging_…``); then one transaction swaps them
-in: the dataset's raw tables are replaced, its observations deleted and re-inserted, and any
-table it owns (``areas`` for the LA list) refilled. If anything fails the transaction rolls back
+Raw tables and owned tables are first written to staging tables (``_staging_…``); then one
+transaction swaps them in: the dataset's raw tables are replaced, its observations deleted and
+re-inserted, and any table it owns (``areas`` for the LA list) refilled. If anything fails the transaction rolls back
 and the dataset's previous data stays exactly as it was.
 """
 
@@ -30,9 +30,6 @@ def load_parsed(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed) -> i
             staged[name] = _stage(conn, name, frame)
         for name, frame in parsed.tables.items():
             staged[name] = _stage(conn, name, frame)
-        observations = parsed.observations
-        if observations is not None:
-            staged["observations"] = _stage(conn, "observations", observations[OBSERVATION_COLUMNS])
         _swap(db, dataset_id, parsed, staged)
     finally:
         for staging in staged.values():
@@ -62,9 +59,11 @@ def _swap(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed, staged: di
             conn.execute(f"ALTER TABLE [{staged[name]}] RENAME TO [{name}]")
         for name in parsed.tables:
             _refill(conn, name, staged[name], list(parsed.tables[name].columns))
-        if "observations" in staged:
+        if parsed.observations is not None:
+            # Inserted straight into place (no staging copy): the transaction still makes the
+            # delete and the insert one step.
             conn.execute("DELETE FROM observations WHERE dataset_id = ?", [dataset_id])
-            _insert_from(conn, "observations", staged["observations"], OBSERVATION_COLUMNS)
+            _insert_rows(conn, "observations", parsed.observations[OBSERVATION_COLUMNS])
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -74,6 +73,15 @@ def _swap(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed, staged: di
 def _refill(conn: sqlite3.Connection, table: str, staging: str, columns: list[str]) -> None:
     conn.execute(f"DELETE FROM [{table}]")
     _insert_from(conn, table, staging, columns)
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, frame: pd.DataFrame) -> None:
+    cols = ", ".join(f"[{c}]" for c in frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    clean = frame.astype(object).where(frame.notna(), None)
+    conn.executemany(
+        f"INSERT INTO [{table}] ({cols}) VALUES ({marks})", clean.itertuples(index=False, name=None)
+    )
 
 
 def _insert_from(conn: sqlite3.Connection, table: str, staging: str, columns: list[str]) -> None:

@@ -51,6 +51,8 @@ GEOGRAPHY_COLUMNS = [
 ]
 # Filter columns that split a file into a headline and published breakdowns: (topic, value).
 BREAKDOWN_PAIRS = [("breakdown_topic", "breakdown")]
+# Levels that become observations; others (e.g. local authority district) stay in raw tables.
+LEVELS = ["National", "Regional", "Local authority"]
 
 
 def latest_release(http: HttpClient, slug: str, *, dataset: str) -> Release:
@@ -149,13 +151,18 @@ def ees_observations(
     release: str,
     resolver: AreaResolver,
     breakdown_pairs: Iterable[tuple[str, str]] = BREAKDOWN_PAIRS,
+    geo: tuple[pd.DataFrame, list[str]] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Long observations for one indicator from one EES file, with unmatched LA rows reported.
 
     Rows matching the indicator's filter on a breakdown-topic column are the headline
     (``breakdown`` = ``Total``); the file's other topics become ``Topic: value`` breakdowns.
-    Filters on any other column apply to every row.
+    Filters on any other column apply to every row. ``geo`` is ``geography(frame, …)``, passed
+    in when several indicators come from the same file so it is worked out once.
     """
+    geo_frame, unmatched = geo or geography(
+        frame, resolver, dataset=indicator.dataset, file=indicator.file
+    )
     pairs = [(t, v) for t, v in breakdown_pairs if t in frame.columns and v in frame.columns]
     topic_cols = {t for t, _ in pairs}
     rows = frame
@@ -163,31 +170,46 @@ def ees_observations(
         if column in topic_cols:
             continue
         rows = rows[rows[column].isin(_as_list(wanted))]
-    rows = rows[rows["geographic_level"].isin(["National", "Regional", "Local authority"])]
+    rows = rows[rows["geographic_level"].isin(LEVELS)]
     breakdown = _breakdown_labels(rows, indicator, pairs)
-    area_code, unmatched = _area_codes(rows, resolver)
-    periods = _periods(rows, indicator)
+    place = geo_frame.loc[rows.index]
     value, status = parse_values(rows[indicator.column])
     out = pd.DataFrame(
         {
             "indicator_id": indicator.id,
-            "area_code": area_code,
-            "period": periods["period"],
+            "area_code": place["area_code"],
+            "period": place["period"],
             "breakdown": breakdown,
             "value": value,
             "numerator": _number(rows, indicator.numerator),
             "denominator": _number(rows, indicator.denominator),
             "status": status,
-            "period_start": periods["period_start"],
-            "period_end": periods["period_end"],
+            "period_start": place["period_start"],
+            "period_end": place["period_end"],
             "dataset_id": indicator.dataset,
             "release": release,
-            "source_area_code": _source_codes(rows),
+            "source_area_code": place["source_area_code"],
         },
         index=rows.index,
     )
     out = out[out["area_code"].notna()]
     return out[OBSERVATION_COLUMNS].reset_index(drop=True), unmatched
+
+
+def geography(
+    frame: pd.DataFrame, resolver: AreaResolver, *, dataset: str, file: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Area codes and normalised periods for a file's national, regional and LA rows.
+
+    Returns a frame indexed like those rows (``area_code``, ``source_area_code``, ``period``,
+    ``period_start``, ``period_end``) and the LA rows that could not be matched to an area.
+    """
+    rows = frame[frame["geographic_level"].isin(LEVELS)]
+    area_code, unmatched = _area_codes(rows, resolver)
+    geo = _periods(rows, dataset, file)
+    geo["area_code"] = area_code
+    geo["source_area_code"] = _source_codes(rows)
+    return geo, unmatched
 
 
 def _as_list(value) -> list[str]:
@@ -237,14 +259,14 @@ def _source_codes(rows: pd.DataFrame) -> pd.Series:
     )
 
 
-def _periods(rows: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
+def _periods(rows: pd.DataFrame, dataset: str, file: str) -> pd.DataFrame:
     keys = rows[["time_period", "time_identifier"]].drop_duplicates()
     table = {}
     for tp, ident in keys.itertuples(index=False):
         try:
             table[(tp, ident)] = normalise_period(tp, ident)
         except PeriodError as exc:
-            raise HarvestError(indicator.dataset, f"{indicator.file}: {exc}") from exc
+            raise HarvestError(dataset, f"{file}: {exc}") from exc
     values = [table[k] for k in zip(rows["time_period"], rows["time_identifier"], strict=True)]
     return pd.DataFrame(values, columns=["period", "period_start", "period_end"], index=rows.index)
 

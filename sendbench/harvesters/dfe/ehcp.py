@@ -196,11 +196,20 @@ class Harvester(BaseHarvester):
     def _observations(self, frames, release: Release, context: HarvestContext, parsed: Parsed):
         parts = []
         unmatched: set[str] = set()
+        geo = {}
         for ind in self.indicators():
             if ind.file not in frames:
                 raise HarvestError(self.id, f"indicator {ind.id} needs {ind.file}, not in the zip")
+            if ind.file not in geo:
+                geo[ind.file] = ees.geography(
+                    frames[ind.file], context.resolver, dataset=self.id, file=ind.file
+                )
             obs, missing = ees.ees_observations(
-                frames[ind.file], ind, release=release.label, resolver=context.resolver
+                frames[ind.file],
+                ind,
+                release=release.label,
+                resolver=context.resolver,
+                geo=geo[ind.file],
             )
             parts.append(obs)
             unmatched.update(missing)
