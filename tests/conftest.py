@@ -50,13 +50,13 @@ def add_publishers(rsps, *, zip_body: bytes | None = None, las_body: bytes | Non
     """Register the LA list, the EES latest-release JSON and the release zip."""
     rsps.get(
         LAS_URL,
-        body=las_body or fixture_bytes("dfe", "areas", "las.csv"),
+        body=las_body or fixture_bytes("dfe", "las", "las.csv"),
         headers={"ETag": '"las-1"'},
         content_type="text/plain",
     )
     rsps.get(
         REGIONS_URL,
-        body=fixture_bytes("dfe", "areas", "regions.csv"),
+        body=fixture_bytes("dfe", "las", "regions.csv"),
         headers={"ETag": '"regions-1"'},
         content_type="text/plain",
     )

@@ -27,7 +27,7 @@ from sendbench.areas import (
 from sendbench.errors import LayoutError
 
 REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "lookups"
-FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "dfe" / "areas"
+FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures" / "dfe" / "las"
 SOURCES = {
     "real": (REAL_DIR / "dfe_qa_las.csv", REAL_DIR / "dfe_qa_regions.csv"),
     "fixture": (FIXTURE_DIR / "las.csv", FIXTURE_DIR / "regions.csv"),

@@ -18,7 +18,7 @@ from conftest import (
     snapshot,
 )
 
-CHANGED_LAS = fixture_bytes("dfe", "areas", "las.csv") + b"\n"  # new bytes: areas must reload
+CHANGED_LAS = fixture_bytes("dfe", "las", "las.csv") + b"\n"  # new bytes: areas must reload
 
 
 def _renamed_column_zip() -> bytes:

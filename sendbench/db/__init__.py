@@ -1,0 +1,1 @@
+"""The database: schema (``schema.py``), atomic loading (``load.py``), serving (``serve.py``)."""
