@@ -180,9 +180,16 @@ def _open_db(db_path: Path, create: bool = False) -> sqlite_utils.Database:
         raise click.ClickException(
             f"no database at {db_path}: run `sendbench refresh` first (or pass --db)"
         )
-    db_path.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite_utils.Database(db_path)
+        ensure_db_shape(db)
+        return db
     db = sqlite_utils.Database(db_path)
-    ensure_db_shape(db)
+    if "dataset_status" not in db.view_names():
+        raise click.ClickException(
+            f"{db_path} is not a sendbench database: run `sendbench refresh` first (or pass --db)"
+        )
     return db
 
 
