@@ -25,7 +25,7 @@ from sendbench.areas import AreaResolver
 from sendbench.catalogue import Catalogue, Dataset
 from sendbench.db.load import load_parsed
 from sendbench.db.schema import ensure_db_shape, save_catalogue
-from sendbench.errors import HarvestError, SendbenchError
+from sendbench.errors import SendbenchError
 from sendbench.harvesters import load_harvester
 from sendbench.harvesters.base import BaseHarvester, HarvestContext, MissingLocalFiles, Release
 from sendbench.http import HttpClient, RawFile
@@ -240,11 +240,3 @@ def _record(db, run_id, result: DatasetResult, started, fingerprint, source) -> 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def failed(results: list[DatasetResult]) -> list[DatasetResult]:
-    return [r for r in results if r.status == "failed"]
-
-
-def ensure_error(result: DatasetResult) -> HarvestError:
-    return HarvestError(result.dataset_id, result.error or "failed")

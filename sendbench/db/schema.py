@@ -162,15 +162,27 @@ def save_catalogue(db: sqlite_utils.Database, catalogue: Catalogue) -> None:
         for ind in catalogue.indicators
         for outcome in ind.outcomes
     ]
-    with db.conn:
-        for table, rows in (
-            ("indicator_outcomes", links),
-            ("indicators", indicators),
-            ("datasets", datasets),
-            ("outcomes", outcomes),
-        ):
-            db.conn.execute(f"DELETE FROM [{table}]")
-    db["outcomes"].insert_all(outcomes, alter=True)
-    db["datasets"].insert_all(datasets, alter=True)
-    db["indicators"].insert_all(indicators, alter=True)
-    db["indicator_outcomes"].insert_all(links)
+    tables = {
+        "outcomes": outcomes,
+        "datasets": datasets,
+        "indicators": indicators,
+        "indicator_outcomes": links,
+    }
+    conn = db.conn
+    conn.commit()
+    conn.execute("BEGIN IMMEDIATE")  # one transaction: the catalogue tables are never half-empty
+    try:
+        for table, rows in tables.items():
+            conn.execute(f"DELETE FROM [{table}]")
+            if rows:
+                columns = list(rows[0])
+                cols = ", ".join(f"[{c}]" for c in columns)
+                marks = ", ".join("?" for _ in columns)
+                conn.executemany(
+                    f"INSERT INTO [{table}] ({cols}) VALUES ({marks})",
+                    [[row.get(c) for c in columns] for row in rows],
+                )
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
