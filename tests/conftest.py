@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import zipfile
@@ -33,6 +34,12 @@ needs_shared_data = pytest.mark.skipif(
 
 def fixture_bytes(*parts: str) -> bytes:
     return FIXTURES.joinpath(*parts).read_bytes()
+
+
+def ehcp_fixture_rows(file: str) -> list[dict]:
+    """The rows of one EHC plans fixture CSV, read with the csv module (not sendbench)."""
+    text = (FIXTURES / "dfe" / "ehcp" / "data" / file).read_text(encoding="utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def ehcp_zip(replace: dict[str, bytes] | None = None) -> bytes:

@@ -8,7 +8,7 @@ import zipfile
 
 import pandas as pd
 import pytest
-from conftest import FIXTURES, ehcp_zip, fixture_bytes
+from conftest import FIXTURES, ehcp_fixture_rows, ehcp_zip, fixture_bytes
 
 from sendbench.areas import AreaResolver, build_areas
 from sendbench.catalogue import load_catalogue
@@ -18,8 +18,6 @@ from sendbench.harvesters.dfe import ees
 from sendbench.harvesters.dfe.ehcp import Harvester
 from sendbench.http import HttpClient
 
-DATA = FIXTURES / "dfe" / "ehcp" / "data"
-
 
 @pytest.fixture(scope="module")
 def resolver() -> AreaResolver:
@@ -28,10 +26,6 @@ def resolver() -> AreaResolver:
 
     areas, _, combinations = build_areas(read("las.csv"), read("regions.csv"))
     return AreaResolver(areas, combinations)
-
-
-def csv_rows(name: str) -> list[dict]:
-    return list(csv.DictReader(io.StringIO((DATA / name).read_text(encoding="utf-8-sig"))))
 
 
 def parse(tmp_path, zip_bytes: bytes, resolver):
@@ -74,7 +68,7 @@ def test_html_instead_of_csv_is_refused():
 def test_observations_match_the_fixture(tmp_path, resolver):
     parsed = parse(tmp_path, ehcp_zip(), resolver)
     obs = parsed.observations.set_index(["indicator_id", "area_code", "period", "breakdown"])
-    for row in csv_rows("caseload.csv"):
+    for row in ehcp_fixture_rows("caseload.csv"):
         if row["geographic_level"] != "Local authority" or row["new_la_code"] != "E06000051":
             continue
         period = f"{row['time_period'][:4]}/{row['time_period'][4:]}"
@@ -87,7 +81,7 @@ def test_observations_match_the_fixture(tmp_path, resolver):
         assert got["value"] == float(row["ehcplans"])
         assert got["status"] is None
     assert len(parsed.raw_tables) == 12
-    assert len(parsed.raw_tables["raw_dfe_ehcp_caseload"]) == len(csv_rows("caseload.csv"))
+    assert len(parsed.raw_tables["raw_dfe_ehcp_caseload"]) == len(ehcp_fixture_rows("caseload.csv"))
 
 
 def test_symbols_become_status_never_zero(tmp_path, resolver):
@@ -95,7 +89,7 @@ def test_symbols_become_status_never_zero(tmp_path, resolver):
     obs = parsed.observations
     symbols = [
         (r["time_period"], r["PC_plans_issued_gt_1_year_ex"])
-        for r in csv_rows("timeliness_20_week.csv")
+        for r in ehcp_fixture_rows("timeliness_20_week.csv")
         if r["geographic_level"] == "National" and r["breakdown_topic"] == "All EHC plans issued"
     ]
     assert ("2019", "x") in symbols

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import responses
 from conftest import (
     LAS_URL,
@@ -12,7 +9,9 @@ from conftest import (
     REGIONS_URL,
     ZIP_URL,
     add_publishers,
+    ehcp_fixture_rows,
     ehcp_zip,
+    fixture_bytes,
     run_refresh,
 )
 from responses import matchers
@@ -22,10 +21,7 @@ from sendbench.http import USER_AGENT
 
 def _fixture_value(file: str, column: str, code: str, period: str, topic: str) -> float:
     """Read one headline value straight from the fixture CSV."""
-    from conftest import FIXTURES
-
-    text = (FIXTURES / "dfe" / "ehcp" / "data" / file).read_text(encoding="utf-8-sig")
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in ehcp_fixture_rows(file):
         level_code = row["new_la_code"] or row["region_code"] or row["country_code"]
         if level_code == code and row["time_period"] == period and row["breakdown_topic"] == topic:
             return float(row[column])
@@ -113,6 +109,4 @@ def test_second_refresh_with_nothing_changed_downloads_nothing(tmp_path):
 
 
 def open_fixture_release() -> bytes:
-    from conftest import fixture_bytes
-
     return fixture_bytes("dfe", "ehcp", "latest_release.json")

@@ -2,8 +2,8 @@
 
 Raw tables and owned tables are first written to staging tables (``_staging_…``); then one
 transaction swaps them in: the dataset's raw tables are replaced, its observations deleted and
-re-inserted, and any table it owns (``areas`` for the LA list) refilled. If anything fails the transaction rolls back
-and the dataset's previous data stays exactly as it was.
+re-inserted, and any table it owns (``areas`` for the LA list) refilled. If anything fails the
+transaction rolls back and the dataset's previous data stays exactly as it was.
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ refreshed, and every observations column a description, so the JSON API explains
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import sqlite_utils
@@ -64,8 +63,8 @@ def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
         }
         for table in db.table_names():
             if table.startswith(f"raw_{ds.id}_"):
-                tables[table] = {**info, "title": f"{ds.title}: {table[len(ds.id) + 5:]}.csv "
-                                 "as published"}
+                file = table.removeprefix(f"raw_{ds.id}_")
+                tables[table] = {**info, "title": f"{ds.title}: {file}.csv as published"}
     return {
         "title": "sendbench: SEND statistics for local areas in England",
         "description": "National SEND statistics harvested from their publishers, normalised "
@@ -77,21 +76,17 @@ def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
 
 
 def _last_refreshed(db: sqlite_utils.Database) -> dict[str, str]:
-    if "harvests" not in db.table_names():
+    if "dataset_status" not in db.view_names():
         return {}
-    rows = db.execute(
-        "select dataset_id, max(finished) from harvests "
-        "where status in ('loaded', 'unchanged') group by dataset_id"
-    )
-    return dict(rows.fetchall())
+    rows = db.execute("select dataset_id, last_refreshed from dataset_status")
+    return {dataset_id: when for dataset_id, when in rows if when}
 
 
 def make_datasette(db_path: Path, *, catalogue: Catalogue) -> Datasette:
     """A Datasette instance serving ``db_path`` immutably with generated metadata."""
-    metadata = build_metadata(db_path, catalogue)
     return Datasette(
         files=[],
         immutables=[str(db_path)],
-        metadata=json.loads(json.dumps(metadata)),
+        metadata=build_metadata(db_path, catalogue),
         settings={"default_page_size": 100, "max_returned_rows": 5000, "sql_time_limit_ms": 3000},
     )

@@ -246,8 +246,8 @@ def _area_codes(rows: pd.DataFrame, resolver: AreaResolver) -> tuple[pd.Series, 
         if resolved is None:
             why = "a combined reporting unit" if resolver.is_combination(new) else "unknown"
             unmatched.append(f"{name} ({new or '-'} / {old or '-'}): {why}")
-    keys = zip(la["new_la_code"], la["old_la_code"], la["la_name"], strict=True)
-    codes[la.index] = [lookup[k] for k in keys]
+    row_keys = zip(la["new_la_code"], la["old_la_code"], la["la_name"], strict=True)
+    codes[la.index] = [lookup[k] for k in row_keys]
     return codes, unmatched
 
 

@@ -13,13 +13,11 @@ successor links for mergers and splits are not in the file (see ``sendbench.area
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 
 from sendbench.areas import build_areas
-from sendbench.errors import BadFileError
 from sendbench.harvesters.base import BaseHarvester, FileRef, HarvestContext, Parsed, Release
+from sendbench.harvesters.dfe.ees import read_ees_csv
 from sendbench.http import HttpClient, RawFile
 
 
@@ -60,10 +58,7 @@ class Harvester(BaseHarvester):
 
 
 def _read(raw: RawFile, dataset: str) -> pd.DataFrame:
-    try:
-        text = raw.path.read_bytes().decode("utf-8-sig")
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:
-        raise BadFileError(
-            dataset, f"{raw.filename} is not a readable CSV: {exc}", raw.source
-        ) from exc
+    frame, _ = read_ees_csv(
+        raw.path.read_bytes(), dataset=dataset, file=raw.filename, source=raw.source
+    )
+    return frame
