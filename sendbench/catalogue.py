@@ -1,9 +1,11 @@
-"""Load and validate ``catalogue.yaml``: the one list of outcomes, datasets and indicators.
+"""Load and validate the catalogue: the one list of outcomes, datasets and indicators.
 
 ``outcomes`` is the logic model (docs/DOMAIN.md), ``datasets`` say where each publication lives and
 which harvester reads it, ``indicators`` say which column measures what, its unit, polarity and the
 outcomes it evidences. Every problem is collected and raised as one CatalogueError naming entries.
-The file is shipped as ``sendbench/catalogue.yaml``; ``$SENDBENCH_CATALOGUE`` overrides it.
+The catalogue is the folder ``catalogue/`` (one YAML file per dataset, shipped inside the package as
+``sendbench/catalogue_files``); ``$SENDBENCH_CATALOGUE`` overrides it with another folder or a
+single YAML file holding all three lists.
 """
 
 from __future__ import annotations
@@ -149,9 +151,9 @@ class Catalogue:
 
 
 def default_catalogue_path() -> Path:
-    """``$SENDBENCH_CATALOGUE`` if set, else the ``catalogue.yaml`` shipped beside this module."""
+    """``$SENDBENCH_CATALOGUE`` if set, else the catalogue folder shipped with the package."""
     override = os.environ.get(ENV_VAR)
-    return Path(override).expanduser() if override else Path(__file__).with_name("catalogue.yaml")
+    return Path(override).expanduser() if override else Path(__file__).with_name("catalogue_files")
 
 
 def harvester_module_exists(name: str) -> bool:
@@ -171,14 +173,7 @@ def load_catalogue(
     to :func:`harvester_module_exists`. Raises :class:`CatalogueError` listing every problem found.
     """
     path = Path(path) if path is not None else default_catalogue_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogueError(f"cannot read the catalogue {path}: {exc.strerror or exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CatalogueError(f"{path} is not valid YAML: {exc}") from exc
+    data = _read_catalogue(path)
     problems = _validate(data, harvester_exists or harvester_module_exists)
     if problems:
         listing = "\n".join(f"  - {problem}" for problem in problems)
@@ -188,6 +183,43 @@ def load_catalogue(
         datasets=tuple(_build(Dataset, raw) for raw in data["datasets"]),
         indicators=tuple(_build(Indicator, raw) for raw in data["indicators"]),
     )
+
+
+def _read_catalogue(path: Path) -> Any:
+    """The parsed YAML at ``path``; a folder's ``*.yaml`` files are merged section by section."""
+    if not path.is_dir():
+        return _read_yaml(path)
+    files = sorted(path.glob("*.yaml"))
+    if not files:
+        raise CatalogueError(f"the catalogue folder {path} has no *.yaml files")
+    merged: dict[str, Any] = {}
+    for file in files:
+        data = _read_yaml(file)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise CatalogueError(f"{file}: must be a mapping with the keys {', '.join(SECTIONS)}")
+        for key, value in data.items():
+            if key in SECTIONS and not isinstance(value, list):
+                raise CatalogueError(f"{file}: {key!r} must be a list")
+            if key in SECTIONS:
+                merged.setdefault(key, []).extend(value)
+            else:
+                merged[key] = value  # reported by validation as an unknown key
+    for key in SECTIONS:
+        merged.setdefault(key, [])
+    return merged
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogueError(f"cannot read the catalogue {path}: {exc.strerror or exc}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{path} is not valid YAML: {exc}") from exc
 
 
 def _build(cls: type[_Entry], raw: dict[str, Any]) -> _Entry:

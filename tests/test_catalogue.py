@@ -423,7 +423,7 @@ def test_default_catalogue_path(monkeypatch, tmp_path):
     assert len(load_catalogue(harvester_exists=HARVESTERS.__contains__).indicators) == 2
 
     monkeypatch.delenv("SENDBENCH_CATALOGUE")
-    shipped = Path(__file__).resolve().parents[1] / "sendbench" / "catalogue.yaml"
+    shipped = Path(__file__).resolve().parents[1] / "sendbench" / "catalogue_files"
     assert default_catalogue_path() == shipped
 
 
