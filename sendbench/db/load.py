@@ -58,7 +58,8 @@ def _swap(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed, staged: di
             conn.execute(f"DROP TABLE IF EXISTS [{name}]")
             conn.execute(f"ALTER TABLE [{staged[name]}] RENAME TO [{name}]")
         for name in parsed.tables:
-            _refill(conn, name, staged[name], list(parsed.tables[name].columns))
+            columns = list(parsed.tables[name].columns)
+            _refill(conn, name, staged[name], columns, parsed.replace_by.get(name))
         if parsed.observations is not None:
             # Inserted straight into place (no staging copy): the transaction still makes the
             # delete and the insert one step.
@@ -70,8 +71,13 @@ def _swap(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed, staged: di
         raise
 
 
-def _refill(conn: sqlite3.Connection, table: str, staging: str, columns: list[str]) -> None:
-    conn.execute(f"DELETE FROM [{table}]")
+def _refill(
+    conn: sqlite3.Connection, table: str, staging: str, columns: list[str], key: str | None
+) -> None:
+    if key is None:
+        conn.execute(f"DELETE FROM [{table}]")
+    else:
+        conn.execute(f"DELETE FROM [{table}] WHERE [{key}] IN (SELECT [{key}] FROM [{staging}])")
     _insert_from(conn, table, staging, columns)
 
 

@@ -48,6 +48,22 @@ OBSERVATIONS = {
     "dataset_id": str,
     "release": str,
     "source_area_code": str,
+    "flag": str,
+}
+# DfE's children's services statistical neighbours: one row per LA and neighbour, per vintage
+# (``set_id`` such as ``dfe-2025-05``), rank 1 = closest.
+STATISTICAL_NEIGHBOURS = {
+    "set_id": str,
+    "area_code": str,
+    "dfe_code": str,
+    "area_name": str,
+    "neighbour_code": str,
+    "neighbour_dfe_code": str,
+    "neighbour_name": str,
+    "rank": int,
+    "closeness": str,
+    "published": str,
+    "source": str,
 }
 HARVESTS = {
     "id": int,
@@ -140,11 +156,18 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
         ],
         if_not_exists=True,
     )
+    for column, kind in OBSERVATIONS.items():  # databases made before a column was added
+        if column not in db["observations"].columns_dict:
+            db["observations"].add_column(column, kind)
+    db["statistical_neighbours"].create(
+        STATISTICAL_NEIGHBOURS, pk=("set_id", "area_code", "rank"), if_not_exists=True
+    )
     db["harvests"].create(HARVESTS, pk="id", if_not_exists=True)
     _index(db, "observations", ["indicator_id", "area_code", "period", "breakdown"], unique=True)
     _index(db, "observations", ["area_code", "indicator_id"])
     _index(db, "observations", ["dataset_id"])
     _index(db, "harvests", ["dataset_id", "id"])
+    _index(db, "statistical_neighbours", ["set_id", "neighbour_code"])
     if "dataset_status" not in db.view_names():
         db.create_view("dataset_status", DATASET_STATUS_VIEW)
 

@@ -29,6 +29,7 @@ OBSERVATION_COLUMNS_HELP = {
     "dataset_id": "Catalogue dataset the value came from",
     "release": "Publisher's release the value came from",
     "source_area_code": "Area code as published in the source file",
+    "flag": "provisional, revised or final where the publisher marks the value so; else empty",
 }
 
 

@@ -43,7 +43,10 @@ OBSERVATION_COLUMNS = [
     "dataset_id",
     "release",
     "source_area_code",
+    "flag",
 ]
+# ``flag`` marks a published value's standing where the publisher gives it: ``provisional``,
+# ``revised`` or ``final`` (e.g. LAIT's ``2025 (prov)``); NULL when the publisher says nothing.
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class Parsed:
     raw_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     observations: pd.DataFrame | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # table -> column: replace only the rows whose value in that column the new data has (e.g.
+    # ``{"statistical_neighbours": "set_id"}`` keeps vintages the latest release no longer carries);
+    # a table not named here is replaced whole.
+    replace_by: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unmatched_areas: list[str] = field(default_factory=list)
 

@@ -189,6 +189,7 @@ def ees_observations(
             "dataset_id": indicator.dataset,
             "release": release,
             "source_area_code": place["source_area_code"],
+            "flag": None,
         },
         index=rows.index,
     )
