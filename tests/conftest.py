@@ -8,9 +8,11 @@ import io
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlite_utils
 
+from sendbench.areas import AreaResolver, build_areas
 from sendbench.catalogue import load_catalogue
 from sendbench.http import HttpClient
 from sendbench.refresh import refresh
@@ -83,8 +85,11 @@ def add_publishers(rsps, *, zip_body: bytes | None = None, las_body: bytes | Non
     )
 
 
-def run_refresh(tmp_path: Path, datasets=(), from_dir: Path | None = None):
-    """Refresh into tmp_path/db.sqlite with a client that never really sleeps."""
+def run_refresh(tmp_path: Path, datasets=("dfe_areas", "dfe_ehcp"), from_dir: Path | None = None):
+    """Refresh into tmp_path/db.sqlite with a client that never really sleeps.
+
+    ``datasets=()`` refreshes every catalogue dataset.
+    """
     db = sqlite_utils.Database(tmp_path / "sendbench.db")
     http = HttpClient(tmp_path / "raw", sleep=lambda seconds: None, offline=from_dir is not None)
     with http:
@@ -107,3 +112,50 @@ def snapshot(db: sqlite_utils.Database, dataset_id: str) -> str:
         for row in db.execute(f"select * from [{table}] order by rowid"):
             digest.update(repr(row).encode())
     return digest.hexdigest()
+
+
+def fixture_resolver() -> AreaResolver:
+    """The areas built from the LA list fixture (tests/fixtures/dfe/las), as a refresh has them."""
+
+    def read(name):
+        return pd.read_csv(FIXTURES / "dfe" / "las" / name, dtype=str, keep_default_na=False)
+
+    areas, _, combinations = build_areas(read("las.csv"), read("regions.csv"))
+    return AreaResolver(areas, combinations)
+
+
+def ees_zip(members: dict[str, bytes]) -> bytes:
+    """An EES "Download all data" zip: ``members`` maps paths (``data/x.csv``) to bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def ees_latest_release(slug: str, release_id: str, label: str, published: str) -> dict:
+    """The EES content API's latest-release JSON, trimmed to the fields sendbench reads.
+
+    Shape: ``GET /api/publications/{slug}/releases/latest`` (see tests/fixtures/dfe/ehcp/
+    latest_release.json for a fuller copy and sendbench/harvesters/dfe/ees.py for the source).
+    """
+    return {
+        "id": release_id,
+        "title": label,
+        "slug": label,
+        "published": published,
+        "latestRelease": True,
+        "publication": {"slug": slug},
+        "downloadFiles": [],
+    }
+
+
+def add_ees_release(
+    rsps, slug: str, release_id: str, label: str, zip_body: bytes, published="2025-06-26T09:30:00"
+) -> tuple[str, str]:
+    """Register an EES publication's latest release and its zip; return (latest URL, zip URL)."""
+    latest = f"{CONTENT_API}/publications/{slug}/releases/latest"
+    zip_url = f"{CONTENT_API}/releases/{release_id}/files"
+    rsps.get(latest, json=ees_latest_release(slug, release_id, label, published))
+    rsps.get(zip_url, body=zip_body, content_type="application/octet-stream")
+    return latest, zip_url

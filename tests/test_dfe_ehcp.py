@@ -128,5 +128,5 @@ def test_missing_data_file_is_named(tmp_path, resolver):
         for name in src.namelist():
             if not name.endswith("requests.csv"):
                 dst.writestr(name, src.read(name))
-    with pytest.raises(HarvestError, match="lacks data files requests.csv"):
+    with pytest.raises(HarvestError, match="the release has no file for requests.csv"):
         parse(tmp_path, buffer.getvalue(), resolver)

@@ -189,7 +189,7 @@ def ees_observations(
             "dataset_id": indicator.dataset,
             "release": release,
             "source_area_code": place["source_area_code"],
-            "flag": None,
+            "flag": _flags(rows),
         },
         index=rows.index,
     )
@@ -270,6 +270,18 @@ def _periods(rows: pd.DataFrame, dataset: str, file: str) -> pd.DataFrame:
             raise HarvestError(dataset, f"{file}: {exc}") from exc
     values = [table[k] for k in zip(rows["time_period"], rows["time_identifier"], strict=True)]
     return pd.DataFrame(values, columns=["period", "period_start", "period_end"], index=rows.index)
+
+
+# EES's ``version`` column, where a file has one, says whether a figure is provisional, revised or
+# final; it becomes the observation's ``flag``.
+VERSION_FLAGS = {"provisional": "provisional", "revised": "revised", "final": "final"}
+
+
+def _flags(rows: pd.DataFrame) -> pd.Series:
+    if "version" not in rows.columns:
+        return pd.Series(None, index=rows.index, dtype=object)
+    text = rows["version"].astype(str).str.strip().str.lower()
+    return text.map(VERSION_FLAGS).where(lambda s: s.notna(), None)
 
 
 def _number(rows: pd.DataFrame, column: str | None) -> pd.Series:

@@ -21,25 +21,7 @@ Quirks (2025 release):
 
 from __future__ import annotations
 
-import logging
-from pathlib import PurePosixPath
-
-import pandas as pd
-
-from sendbench.errors import HarvestError
-from sendbench.harvesters.base import (
-    BaseHarvester,
-    HarvestContext,
-    Parsed,
-    Release,
-    check_columns,
-)
-from sendbench.harvesters.dfe import ees
-from sendbench.http import HttpClient, RawFile, open_zip
-
-log = logging.getLogger(__name__)
-
-EES_COLUMNS = ees.TIME_COLUMNS + ees.GEOGRAPHY_COLUMNS + ["breakdown_topic", "breakdown"]
+from sendbench.harvesters.dfe.eesbase import DataFile, EesHarvester, Layout
 
 # The 2025 layout: each data file's columns after the EES standard ones (repeats removed).
 # A later release that renames a column an indicator uses fails with the columns listed.
@@ -134,102 +116,19 @@ LAYOUT_2025: dict[str, str] = {
         open_supp_intern open_apprentice open_trainee open_wbp
     """,
 }
-LAYOUT = {name: EES_COLUMNS + columns.split() for name, columns in LAYOUT_2025.items()}
 
 
-class Harvester(BaseHarvester):
+DATA_FILES = tuple(
+    DataFile(
+        key=name,
+        patterns=(name,),
+        layouts=(Layout.of("2025", ["breakdown_topic", "breakdown", *columns.split()]),),
+    )
+    for name, columns in sorted(LAYOUT_2025.items())
+)
+
+
+class Harvester(EesHarvester):
     """EHC plans: all twelve data files as raw tables, and the catalogue's ``ehcp_*`` indicators."""
 
-    def find_release(self, http: HttpClient) -> Release:
-        return ees.latest_release(http, self.dataset.release["publication_slug"], dataset=self.id)
-
-    def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
-        if context.resolver is None:
-            raise HarvestError(self.id, "the areas table is empty: refresh dfe_areas first")
-        raw = files["release"]
-        parsed = Parsed()
-        with open_zip(raw.path, dataset=self.id) as archive:
-            members = {PurePosixPath(n).name: n for n in archive.names() if _is_data_csv(n)}
-            missing = sorted(set(LAYOUT) - set(members))
-            if missing:
-                raise HarvestError(
-                    self.id,
-                    f"the release zip lacks data files {', '.join(missing)} "
-                    f"(it has {', '.join(sorted(members)) or 'none'})",
-                    raw.source,
-                )
-            frames = {
-                name: self._read(archive.read(member), name, raw.source, parsed)
-                for name, member in sorted(members.items())
-            }
-        for name, frame in frames.items():
-            parsed.raw_tables[f"raw_{self.id}_{PurePosixPath(name).stem}"] = frame
-        parsed.observations = self._observations(frames, release, context, parsed)
-        return parsed
-
-    def _read(self, data: bytes, name: str, source: str, parsed: Parsed) -> pd.DataFrame:
-        frame, notes = ees.read_ees_csv(data, dataset=self.id, file=name, source=source)
-        parsed.notes.extend(notes)
-        if name not in LAYOUT:
-            parsed.notes.append(f"{name}: a data file this version does not know; kept as raw only")
-            return frame
-        unexpected = check_columns(
-            frame.columns,
-            LAYOUT[name],
-            dataset=self.id,
-            file=name,
-            source=source,
-            required=EES_COLUMNS + self._used_columns(name),
-        )
-        if unexpected:
-            parsed.notes.append(f"{name}: new columns {', '.join(unexpected)} (kept in raw table)")
-        return frame
-
-    def _used_columns(self, file: str) -> list[str]:
-        used: list[str] = []
-        for ind in self.indicators():
-            if ind.file == file:
-                used += [ind.column, *list(ind.filter)]
-                used += [c for c in (ind.numerator, ind.denominator) if c]
-        return used
-
-    def _observations(self, frames, release: Release, context: HarvestContext, parsed: Parsed):
-        parts = []
-        unmatched: set[str] = set()
-        geo = {}
-        for ind in self.indicators():
-            if ind.file not in frames:
-                raise HarvestError(self.id, f"indicator {ind.id} needs {ind.file}, not in the zip")
-            if ind.file not in geo:
-                geo[ind.file] = ees.geography(
-                    frames[ind.file], context.resolver, dataset=self.id, file=ind.file
-                )
-            obs, missing = ees.ees_observations(
-                frames[ind.file],
-                ind,
-                release=release.label,
-                resolver=context.resolver,
-                geo=geo[ind.file],
-            )
-            parts.append(obs)
-            unmatched.update(missing)
-        parsed.unmatched_areas = sorted(unmatched)
-        observations = pd.concat(parts, ignore_index=True)
-        _check_unique(observations, self.id)
-        return observations
-
-
-def _is_data_csv(name: str) -> bool:
-    path = PurePosixPath(name)
-    return path.suffix.lower() == ".csv" and "data" in path.parts[:-1]
-
-
-def _check_unique(observations: pd.DataFrame, dataset: str) -> None:
-    key = ["indicator_id", "area_code", "period", "breakdown"]
-    dupes = observations[observations.duplicated(key, keep=False)]
-    if not dupes.empty:
-        sample = dupes.head(5)[key + ["source_area_code"]].to_dict("records")
-        raise HarvestError(
-            dataset,
-            f"{len(dupes)} observations share indicator, area, period and breakdown, e.g. {sample}",
-        )
+    data_files = DATA_FILES

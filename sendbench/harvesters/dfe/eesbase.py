@@ -1,0 +1,365 @@
+"""The shared EES harvester: a dataset described as data files and their published layouts.
+
+Most DfE statistics are EES publications whose "Download all data" zip holds tidy CSVs under
+``data/``. A dataset module says which data files it reads and the layouts each has been
+published in (:class:`DataFile`, :class:`Layout`); :class:`EesHarvester` does the rest:
+
+- the latest release through the EES content API (``ees.latest_release``), or with
+  ``--from DIR`` the release zip by its published name, else the data CSVs themselves;
+- a file whose name matches several releases (one file per year, such as the NEET LA tables) is
+  a ``series``: locally every year's file is read, and where two files give the same
+  observation the later file wins (it is the revision), noted in the harvest summary;
+- each file is matched to the first layout whose columns it has, renamed to the names the
+  catalogue uses, and checked: a column an indicator needs that is missing fails with the
+  missing and unexpected columns listed; a file matching no layout fails the same way against
+  the closest layout;
+- every file is kept as a raw table ``raw_<dataset>_<file>``, as published;
+- observations for the catalogue's indicators (``ees.ees_observations``), with the ``version``
+  column (``Provisional``, ``Revised``, ``Final``) kept as the observation's ``flag``.
+
+Layout differences between releases live in the dataset module as data, never as branches.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+
+import pandas as pd
+
+from sendbench.errors import HarvestError, LayoutError
+from sendbench.harvesters.base import (
+    BaseHarvester,
+    FileRef,
+    HarvestContext,
+    MissingLocalFiles,
+    Parsed,
+    Release,
+    check_columns,
+)
+from sendbench.harvesters.dfe import ees
+from sendbench.http import HttpClient, RawFile, open_zip
+
+log = logging.getLogger(__name__)
+
+SERIES_SEPARATOR = "@"
+# Geography columns a national-only or regional-only file may leave out; filled with "".
+OPTIONAL_GEOGRAPHY = ["region_code", "region_name", "new_la_code", "old_la_code", "la_name"]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One published layout of a data file.
+
+    ``columns`` are the columns after the EES time and geography ones, as published (a file must
+    have all of them to match); ``renames`` maps published names to the names the catalogue
+    uses, so indicators do not change when a release respells a column.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    renames: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, columns: str | Iterable[str], renames=None) -> Layout:
+        cols = columns.split() if isinstance(columns, str) else list(columns)
+        return cls(name, tuple(cols), MappingProxyType(dict(renames or {})))
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of a publication: its key (an indicator's ``file``), names and layouts."""
+
+    key: str
+    patterns: tuple[str, ...]
+    layouts: tuple[Layout, ...]
+    required: bool = True
+    series: bool = False
+    breakdown_pairs: tuple[tuple[str, str], ...] = tuple(ees.BREAKDOWN_PAIRS)
+
+    def matches(self, filename: str) -> bool:
+        name = PurePosixPath(filename).name.lower()
+        return any(fnmatch.fnmatch(name, p.lower()) for p in self.patterns)
+
+
+@dataclass
+class _Table:
+    """One file read: which data file it is, its name, source and frame (canonical columns)."""
+
+    datafile: DataFile
+    name: str
+    source: str
+    frame: pd.DataFrame
+    layout: str
+
+
+class EesHarvester(BaseHarvester):
+    """An EES publication read through its data files. Subclasses set ``data_files``."""
+
+    data_files: tuple[DataFile, ...] = ()
+    time_columns: tuple[str, ...] = tuple(ees.TIME_COLUMNS)
+
+    # -- finding the release ---------------------------------------------------------------
+
+    def find_release(self, http: HttpClient) -> Release:
+        return ees.latest_release(http, self.dataset.release["publication_slug"], dataset=self.id)
+
+    def find_local(self, directory: Path) -> Release:
+        """The release zip by its published name if there is one, else the data files."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise HarvestError(
+                self.id, "the folder given with --from does not exist", str(directory)
+            )
+        zips = _matching(directory, self.dataset.files)
+        if zips:
+            path = zips[-1]
+            ref = FileRef(key="release", filename=path.name, path=path)
+            return Release(label=self.local_release_label([ref]), files=[ref])
+        refs: list[FileRef] = []
+        for datafile in self.data_files:
+            found = _matching(directory, datafile.patterns)
+            if not found:
+                if datafile.required:
+                    names = " or ".join([*self.dataset.files, *datafile.patterns])
+                    raise MissingLocalFiles(
+                        self.id, f"no file named {names} under the folder", str(directory)
+                    )
+                continue
+            chosen = found if datafile.series else found[-1:]
+            for path in chosen:
+                key = datafile.key
+                if datafile.series:
+                    key = f"{datafile.key}{SERIES_SEPARATOR}{path.name}"
+                refs.append(FileRef(key=key, filename=path.name, path=path))
+        return Release(label=self.local_release_label(refs), files=refs)
+
+    def local_release_label(self, refs: list[FileRef]) -> str:
+        years = [
+            y for ref in refs for y in re.findall(r"(?<!\d)(20\d{2}(?:[-_]?\d{2})?)", ref.filename)
+        ]
+        return max(years) if years else "local"
+
+    # -- parsing ---------------------------------------------------------------------------
+
+    def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
+        if context.resolver is None:
+            raise HarvestError(self.id, "the areas table is empty: refresh dfe_areas first")
+        parsed = Parsed()
+        tables = self._read_all(files, parsed)
+        for table in tables:
+            parsed.raw_tables[_raw_name(self.id, table.name)] = table.frame
+        parsed.observations = self._observations(tables, release, context, parsed)
+        return parsed
+
+    def read_table(
+        self, datafile: DataFile, name: str, data: bytes, source: str
+    ) -> tuple[pd.DataFrame, list[str]]:
+        """Read one file's bytes into text columns; CSV by default (override for workbooks)."""
+        return ees.read_ees_csv(data, dataset=self.id, file=name, source=source)
+
+    def _read_all(self, files: dict[str, RawFile], parsed: Parsed) -> list[_Table]:
+        tables: list[_Table] = []
+        for key, raw in sorted(files.items(), key=lambda kv: _natural(kv[1].filename)):
+            if key == "release":
+                tables.extend(self._read_zip(raw, parsed))
+                continue
+            datafile = self._datafile(key.split(SERIES_SEPARATOR)[0])
+            data = raw.path.read_bytes()
+            tables.append(self._read_one(datafile, raw.filename, data, raw.source, parsed))
+        read = {t.datafile.key for t in tables}
+        missing = [d.key for d in self.data_files if d.required and d.key not in read]
+        if missing:
+            raise HarvestError(
+                self.id,
+                f"the release has no file for {', '.join(missing)} "
+                f"(it has {', '.join(t.name for t in tables) or 'none'})",
+                next(iter(files.values())).source if files else None,
+            )
+        return tables
+
+    def _read_zip(self, raw: RawFile, parsed: Parsed) -> list[_Table]:
+        tables = []
+        with open_zip(raw.path, dataset=self.id) as archive:
+            names = sorted((n for n in archive.names() if _is_data_file(n)), key=_natural)
+            for datafile in self.data_files:
+                members = [n for n in names if datafile.matches(n)]
+                if not datafile.series:
+                    members = members[-1:]
+                for member in members:
+                    name = PurePosixPath(member).name
+                    data = archive.read(member)
+                    tables.append(self._read_one(datafile, name, data, raw.source, parsed))
+            known = {t.name for t in tables}
+            for member in names:
+                name = PurePosixPath(member).name
+                if name in known or not name.lower().endswith(".csv"):
+                    continue
+                try:
+                    frame, notes = ees.read_ees_csv(
+                        archive.read(member), dataset=self.id, file=name, source=raw.source
+                    )
+                except HarvestError as exc:
+                    parsed.notes.append(f"{name}: a data file this version does not read ({exc})")
+                    continue
+                parsed.notes.extend(notes)
+                parsed.notes.append(f"{name}: a data file this version does not know; kept raw")
+                parsed.raw_tables[_raw_name(self.id, name)] = frame
+        return tables
+
+    def _read_one(
+        self, datafile: DataFile, name: str, data: bytes, source: str, parsed: Parsed
+    ) -> _Table:
+        frame, notes = self.read_table(datafile, name, data, source)
+        parsed.notes.extend(notes)
+        frame, layout = self._apply_layout(datafile, name, frame, source, parsed)
+        return _Table(datafile, name, source, frame, layout.name)
+
+    def _apply_layout(
+        self, datafile: DataFile, name: str, frame: pd.DataFrame, source: str, parsed: Parsed
+    ) -> tuple[pd.DataFrame, Layout]:
+        columns = [c.strip() for c in frame.columns]
+        frame.columns = columns
+        layout = next((lay for lay in datafile.layouts if set(lay.columns) <= set(columns)), None)
+        if layout is None:
+            closest = min(datafile.layouts, key=lambda lay: len(set(lay.columns) - set(columns)))
+            expected = [*self.time_columns, "geographic_level", *closest.columns]
+            known = set(expected) | set(ees.GEOGRAPHY_COLUMNS)
+            raise LayoutError(
+                self.id,
+                name,
+                [c for c in expected if c not in columns],
+                [c for c in columns if c not in known],
+                source,
+            )
+        frame = frame.rename(columns=dict(layout.renames))
+        for column in OPTIONAL_GEOGRAPHY:
+            if column not in frame.columns:
+                frame[column] = ""
+        if "country_code" not in frame.columns:
+            frame["country_code"] = ""
+        expected = [*self.time_columns, "geographic_level", *_renamed(layout)]
+        unexpected = check_columns(
+            frame.columns,
+            expected,
+            dataset=self.id,
+            file=name,
+            source=source,
+            required=[*self.time_columns, "geographic_level", *self._used_columns(datafile.key)],
+        )
+        extra = [c for c in unexpected if c not in ees.GEOGRAPHY_COLUMNS]
+        if extra:
+            parsed.notes.append(
+                f"{name} ({layout.name} layout): new columns {', '.join(extra)} "
+                "(kept in the raw table)"
+            )
+        return frame, layout
+
+    def _datafile(self, key: str) -> DataFile:
+        for datafile in self.data_files:
+            if datafile.key == key:
+                return datafile
+        raise HarvestError(self.id, f"no data file {key!r} is described for this dataset")
+
+    def _used_columns(self, key: str) -> list[str]:
+        used: list[str] = []
+        for ind in self.indicators():
+            if ind.file == key:
+                used += [ind.column, *list(ind.filter)]
+                used += [c for c in (ind.numerator, ind.denominator) if c]
+        return used
+
+    def _observations(
+        self, tables: list[_Table], release: Release, context: HarvestContext, parsed: Parsed
+    ) -> pd.DataFrame:
+        parts: list[pd.DataFrame] = []
+        unmatched: set[str] = set()
+        keys = {t.datafile.key for t in tables}
+        for ind in self.indicators():
+            if ind.file not in keys:
+                raise HarvestError(
+                    self.id, f"indicator {ind.id} needs {ind.file}, not in the release"
+                )
+        for table in tables:  # oldest file first: a later file's value replaces an earlier one's
+            indicators = [i for i in self.indicators() if i.file == table.datafile.key]
+            if not indicators:
+                continue
+            geo = ees.geography(table.frame, context.resolver, dataset=self.id, file=table.name)
+            unmatched.update(geo[1])
+            pairs = table.datafile.breakdown_pairs
+            per_file = []
+            for ind in indicators:
+                obs, _ = ees.ees_observations(
+                    table.frame,
+                    ind,
+                    release=release.label,
+                    resolver=context.resolver,
+                    geo=geo,
+                    breakdown_pairs=pairs,
+                )
+                per_file.append(obs)
+            frame = pd.concat(per_file, ignore_index=True)
+            check_unique(frame, self.id, table.name)
+            parts.append(frame)
+        parsed.unmatched_areas = sorted(unmatched)
+        if not parts:
+            raise HarvestError(self.id, "no file in the release gives any catalogue indicator")
+        observations = pd.concat(parts, ignore_index=True)
+        key = ["indicator_id", "area_code", "period", "breakdown"]
+        replaced = observations.duplicated(key, keep="last")
+        if replaced.any():
+            parsed.notes.append(
+                f"{int(replaced.sum())} observations given again by a later file; "
+                "the later file's values are kept"
+            )
+            observations = observations[~replaced].reset_index(drop=True)
+        return observations
+
+
+def check_unique(observations: pd.DataFrame, dataset: str, file: str | None = None) -> None:
+    """Fail when two observations from one file share indicator, area, period and breakdown."""
+    key = ["indicator_id", "area_code", "period", "breakdown"]
+    dupes = observations[observations.duplicated(key, keep=False)]
+    if not dupes.empty:
+        sample = dupes.head(5)[key + ["source_area_code"]].to_dict("records")
+        where = f"{file}: " if file else ""
+        raise HarvestError(
+            dataset,
+            f"{where}{len(dupes)} observations share indicator, area, period and breakdown, "
+            f"e.g. {sample}",
+        )
+
+
+def _renamed(layout: Layout) -> list[str]:
+    return [layout.renames.get(c, c) for c in layout.columns]
+
+
+def _raw_name(dataset: str, filename: str) -> str:
+    stem = re.sub(r"[^a-z0-9]+", "_", PurePosixPath(filename).stem.lower()).strip("_")
+    return f"raw_{dataset}_{stem}"
+
+
+def _is_data_file(name: str) -> bool:
+    path = PurePosixPath(name)
+    return path.suffix.lower() in (".csv", ".xlsx") and "data" in path.parts[:-1]
+
+
+def _natural(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(name).lower())]
+
+
+def _matching(directory: Path, patterns: Iterable[str]) -> list[Path]:
+    """Files under ``directory`` whose names match any pattern (case-insensitive), oldest first."""
+    lowered = [p.lower() for p in patterns]
+    found = []
+    for root, _dirs, names in os.walk(directory):
+        for name in names:
+            if any(fnmatch.fnmatch(name.lower(), p) for p in lowered):
+                found.append(Path(root) / name)
+    return sorted(found, key=lambda p: (_natural(p.name), str(p)))
