@@ -193,6 +193,8 @@ def _read_catalogue(path: Path) -> Any:
     if not files:
         raise CatalogueError(f"the catalogue folder {path} has no *.yaml files")
     merged: dict[str, Any] = {}
+    seen: dict[tuple[str, Any], str] = {}
+    clashes: list[str] = []
     for file in files:
         data = _read_yaml(file)
         if data is None:
@@ -204,8 +206,23 @@ def _read_catalogue(path: Path) -> Any:
                 raise CatalogueError(f"{file}: {key!r} must be a list")
             if key in SECTIONS:
                 merged.setdefault(key, []).extend(value)
+                for entry in value:
+                    entry_id = entry.get("id") if isinstance(entry, dict) else None
+                    if entry_id is None:
+                        continue
+                    if (key, entry_id) in seen and seen[(key, entry_id)] != file.name:
+                        clashes.append(
+                            f"{key[:-1]} {entry_id!r} is in both {seen[(key, entry_id)]} "
+                            f"and {file.name}"
+                        )
+                    seen.setdefault((key, entry_id), file.name)
             else:
                 merged[key] = value  # reported by validation as an unknown key
+    if clashes:
+        listing = "\n".join(f"  - {clash}" for clash in clashes)
+        raise CatalogueError(
+            f"the catalogue folder {path} has {len(clashes)} problem(s):\n{listing}"
+        )
     for key in SECTIONS:
         merged.setdefault(key, [])
     return merged
@@ -379,3 +396,24 @@ def _record(entry: Outcome | Dataset | Indicator) -> dict[str, Any]:
         if isinstance(value, (Mapping, tuple)):
             row[key] = json.dumps(value, default=dict, ensure_ascii=False)
     return row
+
+
+def sources_table(catalogue: Catalogue) -> str:
+    """The README's table of sources: one row per dataset, in Markdown.
+
+    The README carries this table between ``<!-- sources:start -->`` and ``<!-- sources:end -->``;
+    a test checks it still matches, and ``sendbench catalogue --markdown`` prints it afresh.
+    """
+    lines = [
+        "| dataset | source | publisher | cadence | indicators | outcomes evidenced |",
+        "|---|---|---|---|---|---|",
+    ]
+    for ds in catalogue.datasets:
+        indicators = catalogue.indicators_for(ds.id)
+        outcomes = sorted({o for ind in indicators for o in ind.outcomes})
+        title = ds.title.replace("|", "/")
+        lines.append(
+            f"| `{ds.id}` | [{title}]({ds.landing_page}) | {ds.publisher} | {ds.cadence} | "
+            f"{len(indicators)} | {len(outcomes)} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import click
 import sqlite_utils
 
 from sendbench import __version__
-from sendbench.catalogue import load_catalogue
+from sendbench.catalogue import load_catalogue, sources_table
 from sendbench.db.schema import DEFAULT_DB_NAME, ensure_db_shape
 from sendbench.errors import SendbenchError
 from sendbench.http import HttpClient
@@ -134,8 +134,11 @@ def status(db_path: Path, as_json: bool) -> None:
 
 @main.command(name="catalogue")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+@click.option(
+    "--markdown", is_flag=True, help="Print the table of sources (as in the README) in Markdown."
+)
 @click.option("--dataset", "dataset_id", help="Only this dataset's indicators.")
-def catalogue_command(as_json: bool, dataset_id: str | None) -> None:
+def catalogue_command(as_json: bool, markdown: bool, dataset_id: str | None) -> None:
     """List the datasets and indicators sendbench knows."""
     catalogue = _catalogue()
     outcomes, datasets, indicators = catalogue.to_records()
@@ -147,12 +150,19 @@ def catalogue_command(as_json: bool, dataset_id: str | None) -> None:
         data = {"outcomes": outcomes, "datasets": datasets, "indicators": indicators}
         click.echo(json.dumps(data, indent=2))
         return
+    if markdown:
+        click.echo(sources_table(catalogue), nl=False)
+        return
     for ds in datasets:
         click.echo(click.style(f"{ds['id']}: {ds['title']}", bold=True))
         click.echo(f"  {ds['publisher']}; {ds['cadence']}; {ds['licence']}")
         click.echo(f"  {ds['landing_page']}")
         for ind in (i for i in indicators if i["dataset"] == ds["id"]):
-            click.echo(f"    {ind['id']:<45} {ind['unit']:<8} {ind['polarity']:<17} {ind['title']}")
+            outcomes_of = ", ".join(json.loads(ind["outcomes"]))
+            click.echo(
+                f"    {ind['id']:<45} {ind['unit']:<15} {ind['polarity']:<17} {ind['title']}"
+                f"  [{outcomes_of}]"
+            )
 
 
 @main.command()

@@ -480,3 +480,38 @@ def test_shipped_catalogue_is_valid(monkeypatch):
         assert indicator.outcomes, indicator.id
         assert set(indicator.outcomes) <= outcome_ids, indicator.id
         assert indicator.dataset in dataset_ids, indicator.id
+
+
+def test_catalogue_folder_merges_one_file_per_dataset(tmp_path):
+    data = yaml.safe_load(VALID_YAML)
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    (folder / "outcomes.yaml").write_text(yaml.safe_dump({"outcomes": data["outcomes"]}))
+    for dataset in data["datasets"]:
+        own = [i for i in data["indicators"] if i["dataset"] == dataset["id"]]
+        entry = {"datasets": [dataset], "indicators": own}
+        (folder / f"{dataset['id']}.yaml").write_text(yaml.safe_dump(entry, sort_keys=False))
+    (folder / "README.md").write_text("not YAML, not read")
+    merged = load_catalogue(folder, harvester_exists=HARVESTERS.__contains__)
+    single = load(tmp_path, VALID_YAML)
+    assert merged == single
+
+
+def test_catalogue_folder_problems_name_the_file_or_entry(tmp_path):
+    data = yaml.safe_load(VALID_YAML)
+    folder = tmp_path / "catalogue"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    (folder / "b.yaml").write_text(yaml.safe_dump({"indicators": data["indicators"][:1]}))
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(folder, harvester_exists=HARVESTERS.__contains__)
+    assert f"indicator {data['indicators'][0]['id']!r} is in both a.yaml and b.yaml" in str(
+        caught.value
+    )
+    (folder / "b.yaml").write_text("indicators: {not: a list}\n")
+    with pytest.raises(CatalogueError, match=r"b\.yaml: 'indicators' must be a list"):
+        load_catalogue(folder, harvester_exists=HARVESTERS.__contains__)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CatalogueError, match="has no \\*.yaml files"):
+        load_catalogue(empty)
