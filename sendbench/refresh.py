@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class DatasetResult:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     unmatched_areas: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
 
 def refresh(
@@ -115,6 +117,7 @@ def refresh_one(
     """Refresh one dataset; never raises for a problem with the dataset itself."""
     result = DatasetResult(dataset.id)
     started = _now()
+    clock = time.monotonic()
     source = str(from_dir) if from_dir else dataset.landing_page
     try:
         harvester = load_harvester(dataset, catalogue)
@@ -134,6 +137,7 @@ def refresh_one(
             result.rows_loaded = load_parsed(db, dataset.id, parsed) or _table_rows(parsed)
             result.notes, result.unmatched_areas = parsed.notes, parsed.unmatched_areas
             result.status = "loaded"
+        result.seconds = time.monotonic() - clock
         _record(db, run_id, result, started, fingerprint, source)
     except MissingLocalFiles as exc:
         result.status = "failed" if required else "skipped"
