@@ -33,7 +33,12 @@ AREA_LINKS = {
     "kind": str,
     "note": str,
 }
-AREA_COMBINATIONS = {"combined_code": str, "combined_dfe_code": str, "name": str, "member_code": str}
+AREA_COMBINATIONS = {
+    "combined_code": str,
+    "combined_dfe_code": str,
+    "name": str,
+    "member_code": str,
+}
 OBSERVATIONS = {
     "indicator_id": str,
     "area_code": str,
@@ -65,6 +70,14 @@ STATISTICAL_NEIGHBOURS = {
     "published": str,
     "source": str,
 }
+# LAIT's data dictionary, one row per measure (owned by dfe_lait): LAIT's polarity and sendbench's,
+# unit label, year type, last and next update, and the catalogue indicator it feeds, if any.
+LAIT_MEASURES = {
+    "measure": str, "measure_code": str, "title": str, "topics": str, "lait_polarity": str,
+    "polarity": str, "unit_label": str, "year_type": str, "decimal_places": str,
+    "source_table": str, "last_update": str, "next_update": str, "data_owner": str,
+    "rows": int, "first_period": str, "last_period": str, "indicator_id": str,
+}  # fmt: skip
 HARVESTS = {
     "id": int,
     "run_id": str,
@@ -162,6 +175,7 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
     db["statistical_neighbours"].create(
         STATISTICAL_NEIGHBOURS, pk=("set_id", "area_code", "rank"), if_not_exists=True
     )
+    db["lait_measures"].create(LAIT_MEASURES, pk="measure", if_not_exists=True)
     db["harvests"].create(HARVESTS, pk="id", if_not_exists=True)
     _index(db, "observations", ["indicator_id", "area_code", "period", "breakdown"], unique=True)
     _index(db, "observations", ["area_code", "indicator_id"])
@@ -170,6 +184,10 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
     _index(db, "statistical_neighbours", ["set_id", "neighbour_code"])
     if "dataset_status" not in db.view_names():
         db.create_view("dataset_status", DATASET_STATUS_VIEW)
+    # Benchmarks (issue 6): tables and views defined in sendbench.benchmark.store.
+    from sendbench.benchmark.store import ensure_benchmark_shape  # imported here: one block
+
+    ensure_benchmark_shape(db)
 
 
 def _index(db: sqlite_utils.Database, table: str, columns: list[str], unique: bool = False) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 
@@ -49,7 +49,8 @@ GEOGRAPHY_COLUMNS = [
     "old_la_code",
     "la_name",
 ]
-# Filter columns that split a file into a headline and published breakdowns: (topic, value).
+# Filter columns that split a file into a headline and published breakdowns: (topic, value). A
+# pair may name one column twice when the column is its own topic (e.g. a phase with "Total").
 BREAKDOWN_PAIRS = [("breakdown_topic", "breakdown")]
 # Levels that become observations; others (e.g. local authority district) stay in raw tables.
 LEVELS = ["National", "Regional", "Local authority"]
@@ -58,7 +59,56 @@ LEVELS = ["National", "Regional", "Local authority"]
 def latest_release(http: HttpClient, slug: str, *, dataset: str) -> Release:
     """Ask the EES content API for the latest release of ``slug`` and return its all-data zip."""
     url = f"{CONTENT_API}/publications/{slug}/releases/latest"
-    data = http.get_json(url, dataset=dataset)
+    return _release(http.get_json(url, dataset=dataset), slug, dataset=dataset, url=url)
+
+
+def latest_release_with(
+    http: HttpClient,
+    slug: str,
+    *,
+    dataset: str,
+    has_files: Callable[[list[str]], bool],
+    look_back: int = 6,
+) -> Release:
+    """The newest release of ``slug`` whose data files satisfy ``has_files``.
+
+    Publications with termly releases (absence, exclusions) publish some files only in some
+    releases, so the latest release may lack them. ``has_files`` gets the data file names a
+    release JSON lists in ``downloadFiles``; when the latest release fails it, the releases of
+    ``GET /api/publications/{slug}/releases`` (newest first) are tried, at most ``look_back``.
+    """
+    url = f"{CONTENT_API}/publications/{slug}/releases/latest"
+    latest = http.get_json(url, dataset=dataset)
+    if has_files(release_file_names(latest)):
+        return _release(latest, slug, dataset=dataset, url=url)
+    list_url = f"{CONTENT_API}/publications/{slug}/releases"
+    summaries = http.get_json(list_url, dataset=dataset)
+    tried = [str(latest.get("slug"))] if isinstance(latest, dict) else []
+    listed = summaries if isinstance(summaries, list) else []
+    slugs = [s.get("slug") for s in listed if isinstance(s, dict)]
+    for release_slug in [s for s in slugs if s and s not in tried][:look_back]:
+        one_url = f"{CONTENT_API}/publications/{slug}/releases/{release_slug}"
+        data = http.get_json(one_url, dataset=dataset)
+        tried.append(release_slug)
+        if has_files(release_file_names(data)):
+            return _release(data, slug, dataset=dataset, url=one_url)
+    raise HarvestError(
+        dataset,
+        f"none of the releases {', '.join(tried)} of {slug} has the data files this dataset "
+        "reads; the publisher may have renamed them: check the release's data guidance",
+        list_url,
+    )
+
+
+def release_file_names(data) -> list[str]:
+    """The data file names an EES release JSON lists in ``downloadFiles`` (may be empty)."""
+    files = data.get("downloadFiles") if isinstance(data, dict) else None
+    listed = [f for f in files or [] if isinstance(f, dict)]
+    return [str(f["fileName"]) for f in listed if f.get("fileName")]
+
+
+def _release(data, slug: str, *, dataset: str, url: str) -> Release:
+    """A :class:`Release` (its all-data zip) from an EES release JSON."""
     try:
         release_id = data["id"]
         label = str(data.get("slug") or data.get("title") or release_id)
@@ -224,9 +274,10 @@ def _breakdown_labels(rows: pd.DataFrame, indicator: Indicator, pairs) -> pd.Ser
             continue
         headline = rows[topic].isin(_as_list(indicator.filter[topic]))
         other = ~headline
-        labels[other] = (
-            rows.loc[other, topic].str.strip() + ": " + rows.loc[other, value].str.strip()
-        )
+        # A filter column that is its own breakdown (topic == value, e.g. phase_type_grouping with
+        # "Total" as the headline) is labelled by the column's name: "phase_type_grouping: Special".
+        prefix = topic if topic == value else rows.loc[other, topic].str.strip()
+        labels[other] = prefix + ": " + rows.loc[other, value].str.strip()
     return labels
 
 
@@ -236,11 +287,19 @@ def _area_codes(rows: pd.DataFrame, resolver: AreaResolver) -> tuple[pd.Series, 
     codes[level == "National"] = rows.loc[level == "National", "country_code"].replace(
         "", ENGLAND_CODE
     )
-    codes[level == "Regional"] = rows.loc[level == "Regional", "region_code"]
+    # Regional rows are filed under the region in the areas table; DfE also publishes Inner and
+    # Outer London (E13) as "Regional" rows, which are not regions there and stay raw only.
+    regional = rows.loc[level == "Regional", "region_code"]
+    known = {code: resolver.resolve(code=code) for code in regional.unique() if code}
+    codes[level == "Regional"] = regional.map(known)
+    unmatched = []
+    names = rows.loc[level == "Regional", "region_name"]
+    for code, name in sorted(set(zip(regional, names, strict=True))):
+        if not known.get(code) and not code.startswith("E13"):  # any other region is reported
+            unmatched.append(f"{name or '-'} (region {code or '-'}): unknown")
     la = rows[level == "Local authority"]
     keys = la[["new_la_code", "old_la_code", "la_name"]].drop_duplicates()
     lookup = {}
-    unmatched = []
     for new, old, name in keys.itertuples(index=False):
         resolved = resolver.resolve(code=new or None, dfe_code=old or None, name=name or None)
         lookup[(new, old, name)] = resolved

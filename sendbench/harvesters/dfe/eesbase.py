@@ -15,7 +15,11 @@ published in (:class:`DataFile`, :class:`Layout`); :class:`EesHarvester` does th
   the closest layout;
 - every file is kept as a raw table ``raw_<dataset>_<file>``, as published;
 - observations for the catalogue's indicators (``ees.ees_observations``), with the ``version``
-  column (``Provisional``, ``Revised``, ``Final``) kept as the observation's ``flag``.
+  column (``Provisional``, ``Revised``, ``Final``) kept as the observation's ``flag``;
+- opt-ins for publications with termly releases and big by-characteristic files:
+  ``release_needs_files`` (the newest release listing the files, ``ees.latest_release_with``),
+  ``require_observations`` (an indicator matching no row fails, naming the values found) and
+  ``narrow_to_indicator_rows`` (observations see only the rows some indicator selects).
 
 Layout differences between releases live in the dataset module as data, never as branches.
 """
@@ -26,14 +30,14 @@ import fnmatch
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
 import pandas as pd
 
-from sendbench.errors import HarvestError, LayoutError
+from sendbench.errors import BadFileError, HarvestError, LayoutError
 from sendbench.harvesters.base import (
     BaseHarvester,
     FileRef,
@@ -59,17 +63,21 @@ class Layout:
 
     ``columns`` are the columns after the EES time and geography ones, as published (a file must
     have all of them to match); ``renames`` maps published names to the names the catalogue
-    uses, so indicators do not change when a release respells a column.
+    uses, so indicators do not change when a release respells a column. ``reshape``, for a
+    release that changed the table's shape (long instead of wide, say), is a function applied
+    after the renames (frame in, frame out; ValueError for a file it cannot reshape); the
+    columns it adds count as expected, the ones it removes are no longer expected.
     """
 
     name: str
     columns: tuple[str, ...]
     renames: Mapping[str, str] = field(default_factory=dict)
+    reshape: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
     @classmethod
-    def of(cls, name: str, columns: str | Iterable[str], renames=None) -> Layout:
+    def of(cls, name: str, columns: str | Iterable[str], renames=None, reshape=None) -> Layout:
         cols = columns.split() if isinstance(columns, str) else list(columns)
-        return cls(name, tuple(cols), MappingProxyType(dict(renames or {})))
+        return cls(name, tuple(cols), MappingProxyType(dict(renames or {})), reshape)
 
 
 @dataclass(frozen=True)
@@ -104,11 +112,32 @@ class EesHarvester(BaseHarvester):
 
     data_files: tuple[DataFile, ...] = ()
     time_columns: tuple[str, ...] = tuple(ees.TIME_COLUMNS)
+    # Opt-in: take the newest release that lists every required data file (publications whose
+    # termly releases lack some files), rather than the latest release whatever it holds.
+    release_needs_files: bool = False
+    # Opt-in: fail when an indicator's filter matches no row of its file, naming the values the
+    # file has (a publisher relabelling a filter value must not silently empty an indicator).
+    require_observations: bool = False
+    # Opt-in, for big files whose indicators use few rows (one pupil group of many): observations
+    # and area matching see only the rows and columns some indicator's filter selects.
+    narrow_to_indicator_rows: bool = False
 
     # -- finding the release ---------------------------------------------------------------
 
     def find_release(self, http: HttpClient) -> Release:
-        return ees.latest_release(http, self.dataset.release["publication_slug"], dataset=self.id)
+        slug = self.dataset.release["publication_slug"]
+        if self.release_needs_files:
+            return ees.latest_release_with(
+                http, slug, dataset=self.id, has_files=self.release_has_files
+            )
+        return ees.latest_release(http, slug, dataset=self.id)
+
+    def release_has_files(self, names: list[str]) -> bool:
+        """Whether a release listing these data files has every required one (unknown: yes)."""
+        if not names:
+            return True
+        required = [d for d in self.data_files if d.required]
+        return all(any(d.matches(name) for name in names) for d in required)
 
     def find_local(self, directory: Path) -> Release:
         """The release zip by its published name if there is one, else the data files."""
@@ -245,6 +274,16 @@ class EesHarvester(BaseHarvester):
         if "country_code" not in frame.columns:
             frame["country_code"] = ""
         expected = [*self.time_columns, "geographic_level", *_renamed(layout)]
+        if layout.reshape is not None:
+            before = set(frame.columns)
+            try:
+                frame = layout.reshape(frame)
+            except ValueError as exc:
+                raise BadFileError(
+                    self.id, f"{name} ({layout.name} layout) cannot be reshaped: {exc}", source
+                ) from exc
+            expected = [c for c in expected if c in frame.columns]
+            expected += [c for c in frame.columns if c not in before]
         unexpected = check_columns(
             frame.columns,
             expected,
@@ -290,13 +329,14 @@ class EesHarvester(BaseHarvester):
             indicators = [i for i in self.indicators() if i.file == table.datafile.key]
             if not indicators:
                 continue
-            geo = ees.geography(table.frame, context.resolver, dataset=self.id, file=table.name)
+            rows = self._indicator_rows(table, indicators)
+            geo = ees.geography(rows, context.resolver, dataset=self.id, file=table.name)
             unmatched.update(geo[1])
             pairs = table.datafile.breakdown_pairs
             per_file = []
             for ind in indicators:
                 obs, _ = ees.ees_observations(
-                    table.frame,
+                    rows,
                     ind,
                     release=release.label,
                     resolver=context.resolver,
@@ -308,6 +348,8 @@ class EesHarvester(BaseHarvester):
             check_unique(frame, self.id, table.name)
             parts.append(frame)
         parsed.unmatched_areas = sorted(unmatched)
+        if self.require_observations:
+            self._check_every_indicator_found(tables, parts)
         if not parts:
             raise HarvestError(self.id, "no file in the release gives any catalogue indicator")
         observations = pd.concat(parts, ignore_index=True)
@@ -320,6 +362,41 @@ class EesHarvester(BaseHarvester):
             )
             observations = observations[~replaced].reset_index(drop=True)
         return observations
+
+    def _indicator_rows(self, table: _Table, indicators: list) -> pd.DataFrame:
+        frame = table.frame
+        if not self.narrow_to_indicator_rows:
+            return frame
+        topics = {column for pair in table.datafile.breakdown_pairs for column in pair}
+        keep = pd.Series(False, index=frame.index)
+        for ind in indicators:
+            match = pd.Series(True, index=frame.index)
+            for column, wanted in ind.filter.items():
+                if column not in topics:
+                    values = wanted if isinstance(wanted, (list, tuple)) else [wanted]
+                    match &= frame[column].isin([str(v) for v in values])
+            keep |= match
+        used = {*self.time_columns, *ees.GEOGRAPHY_COLUMNS, "version", *topics}
+        used.update(self._used_columns(table.datafile.key))
+        return frame.loc[keep, [c for c in frame.columns if c in used]]
+
+    def _check_every_indicator_found(self, tables: list[_Table], parts: list[pd.DataFrame]):
+        found = set().union(*(set(p["indicator_id"]) for p in parts)) if parts else set()
+        for ind in self.indicators():
+            if ind.id in found:
+                continue
+            files = [t for t in tables if t.datafile.key == ind.file]
+            seen = {
+                column: sorted({v for t in files for v in t.frame[column].unique()})[:30]
+                for column in ind.filter
+            }
+            raise HarvestError(
+                self.id,
+                f"indicator {ind.id}: no row of {', '.join(t.name for t in files)} matches "
+                f"its filter {dict(ind.filter)}; the file has {seen}. The publisher may have "
+                "relabelled a filter value: update the indicator's filter in the catalogue",
+                files[0].source if files else None,
+            )
 
 
 def check_unique(observations: pd.DataFrame, dataset: str, file: str | None = None) -> None:
