@@ -39,10 +39,16 @@ def load_parsed(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed) -> i
     return 0 if parsed.observations is None else len(parsed.observations)
 
 
+STAGE_ROWS = 50_000  # rows converted at a time: a 641k-row LAIT table is never copied whole
+
+
 def _stage(conn: sqlite3.Connection, name: str, frame: pd.DataFrame) -> str:
     staging = f"{STAGING}{name}"
-    clean = frame.astype(object).where(frame.notna(), None)
-    clean.to_sql(staging, conn, if_exists="replace", index=False, chunksize=5000)
+    for start in range(0, max(len(frame), 1), STAGE_ROWS):
+        part = frame.iloc[start : start + STAGE_ROWS]
+        clean = part.astype(object).where(part.notna(), None)
+        mode = "replace" if start == 0 else "append"
+        clean.to_sql(staging, conn, if_exists=mode, index=False, chunksize=5000)
     return staging
 
 
@@ -84,10 +90,13 @@ def _refill(
 def _insert_rows(conn: sqlite3.Connection, table: str, frame: pd.DataFrame) -> None:
     cols = ", ".join(f"[{c}]" for c in frame.columns)
     marks = ", ".join("?" for _ in frame.columns)
-    clean = frame.astype(object).where(frame.notna(), None)
-    conn.executemany(
-        f"INSERT INTO [{table}] ({cols}) VALUES ({marks})", clean.itertuples(index=False, name=None)
-    )
+    for start in range(0, len(frame), STAGE_ROWS):
+        part = frame.iloc[start : start + STAGE_ROWS]
+        clean = part.astype(object).where(part.notna(), None)
+        conn.executemany(
+            f"INSERT INTO [{table}] ({cols}) VALUES ({marks})",
+            clean.itertuples(index=False, name=None),
+        )
 
 
 def _insert_from(conn: sqlite3.Connection, table: str, staging: str, columns: list[str]) -> None:
