@@ -483,6 +483,10 @@ class SafeZip:
         """Member file names, without directories."""
         return [info.filename for info in self._zip.infolist() if not info.is_dir()]
 
+    def size(self, name: str) -> int:
+        """The decompressed size member ``name`` declares (read() still counts what it gets)."""
+        return self._zip.getinfo(name).file_size
+
     def read(self, name: str) -> bytes:
         """The decompressed bytes of member ``name``."""
         try:

@@ -186,3 +186,15 @@ def test_find_local_prefers_the_zip_else_every_file_of_a_series(tmp_path):
 def test_find_local_without_files_is_missing_not_failed(tmp_path):
     with pytest.raises(MissingLocalFiles, match="toy_excl_la_"):
         toy().find_local(tmp_path)
+
+
+def test_big_unknown_files_stay_in_the_zip(tmp_path, monkeypatch):
+    monkeypatch.setattr("sendbench.harvesters.dfe.eesbase.UNKNOWN_RAW_LIMIT", 10)
+    new = NEW + england("202324", "EHC plan", "Final", "1300", "10", "0.8")
+    archive = ees_zip(
+        {"data/toy_excl_la_2024.csv": new.encode(), "data/school_level.csv": b"a,b\r\n1,22\r\n"}
+    )
+    parsed = parse(tmp_path, {"toy_2024.zip": archive})
+    assert "raw_toy_school_level" not in parsed.raw_tables
+    assert any("school_level.csv" in n and "downloaded zip only" in n for n in parsed.notes)
+    assert "raw_toy_toy_excl_la_2024" in parsed.raw_tables  # a known file is read whatever its size

@@ -150,7 +150,7 @@ def test_refresh_reports_both_datasets_loaded(built):
 
 # Datasets with no real published file under ../shared/data (see its README): the refresh skips
 # them, saying which file names it looked for. Every other dataset loads.
-NO_REAL_FILE = {"dfe_sen", "dfe_exclusions", "dfe_absence", "dfe_ks2", "dfe_1618_destinations"}
+NO_REAL_FILE = {"dfe_sen", "dfe_absence", "dfe_ks2", "dfe_1618_destinations"}
 
 
 def test_every_dataset_with_a_real_file_loads_and_the_others_are_skipped(built):

@@ -53,6 +53,9 @@ from sendbench.http import HttpClient, RawFile, open_zip
 log = logging.getLogger(__name__)
 
 SERIES_SEPARATOR = "@"
+# A data file no layout describes is kept as a raw table up to this size; bigger ones (school-level
+# files of hundreds of MB) stay in the release zip in the raw store, named in the notes.
+UNKNOWN_RAW_LIMIT = 50_000_000
 # Geography columns a national-only or regional-only file may leave out; filled with "".
 OPTIONAL_GEOGRAPHY = ["region_code", "region_name", "new_la_code", "old_la_code", "la_name"]
 
@@ -229,6 +232,12 @@ class EesHarvester(BaseHarvester):
             for member in names:
                 name = PurePosixPath(member).name
                 if name in known or not name.lower().endswith(".csv"):
+                    continue
+                if archive.size(member) > UNKNOWN_RAW_LIMIT:
+                    parsed.notes.append(
+                        f"{name}: a data file this version does not know, "
+                        f"{archive.size(member) / 1e6:.0f} MB; kept in the downloaded zip only"
+                    )
                     continue
                 try:
                     frame, notes = ees.read_ees_csv(
