@@ -49,6 +49,9 @@ class Harvester(BaseHarvester):
         parsed = Parsed(
             raw_tables={f"raw_{self.id}_las": las, f"raw_{self.id}_regions": regions},
             tables={"areas": areas, "area_links": links, "area_combinations": combinations},
+            # Only the area types this list gives are replaced: NHS geographies (sub-ICB, ICB)
+            # loaded by other datasets stay.
+            replace_by={"areas": "area_type"},
         )
         parsed.notes.append(
             f"{int((areas['area_type'] == 'la').sum())} LA codes, "
