@@ -129,7 +129,7 @@ def summary_sections(output: str) -> dict[str, tuple[str, list[str]]]:
     sections: dict[str, tuple[str, list[str]]] = {}
     current = None
     for line in output.splitlines():
-        match = re.match(r"^(dfe_[a-z0-9_]+)\s+(loaded|unchanged|skipped|failed)\b", line)
+        match = re.match(r"^([a-z][a-z0-9_]*)\s+(loaded|unchanged|skipped|failed)\b", line)
         if match:
             current = match.group(1)
             sections[current] = (line, [])
@@ -150,7 +150,14 @@ def test_refresh_reports_both_datasets_loaded(built):
 
 # Datasets with no real published file under ../shared/data (see its README): the refresh skips
 # them, saying which file names it looked for. Every other dataset loads.
-NO_REAL_FILE = {"dfe_sen", "dfe_absence", "dfe_ks2", "dfe_1618_destinations"}
+NO_REAL_FILE = {
+    "dfe_sen",
+    "dfe_absence",
+    "dfe_ks2",
+    "dfe_1618_destinations",
+    "phe_fingertips",
+    "nomis_population",
+}
 
 
 def test_every_dataset_with_a_real_file_loads_and_the_others_are_skipped(built):
