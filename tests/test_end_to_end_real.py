@@ -157,6 +157,7 @@ NO_REAL_FILE = {
     "dfe_1618_destinations",
     "phe_fingertips",
     "nomis_population",
+    "nomis_dla",
 }
 
 
