@@ -207,7 +207,11 @@ def _loaded_datasets(db: sqlite_utils.Database) -> set[str]:
 def _resolver(db: sqlite_utils.Database) -> AreaResolver | None:
     if not db["areas"].exists() or db["areas"].count == 0:
         return None
-    areas = pd.read_sql("select * from areas", db.conn)
+    # The resolver matches published LA, region and England codes and names; NHS geographies
+    # (loaded by nhsd_mhsds) are never candidates, so a trust's name cannot match a council.
+    areas = pd.read_sql(
+        "select * from areas where area_type in ('country', 'region', 'la')", db.conn
+    )
     combinations = pd.read_sql("select * from area_combinations", db.conn)
     return AreaResolver(areas, combinations)
 
