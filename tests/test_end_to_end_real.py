@@ -158,6 +158,7 @@ NO_REAL_FILE = {
     "phe_fingertips",
     "nomis_population",
     "nomis_dla",
+    "nhsd_ldhc",
 }
 
 
