@@ -43,8 +43,8 @@ Quirks and decisions:
   commissioning region by ODS code, area codes ``sub_icb:<ODS>``, ``icb:<ODS>``,
   ``nhs_region:<ODS>`` as nhsd_mhsds writes them, England ``E92000001`` (the sum of all
   practices). Areas are written with ``replace_by = {"areas": "area_code"}``: only the codes in
-  this file are replaced, so this dataset never deletes nhsd_mhsds's rows (nhsd_mhsds replaces
-  by area type, so a later MHSDS refresh drops codes only LDHC has until LDHC refreshes again).
+  this file are replaced, so this dataset never deletes nhsd_mhsds's rows, and nhsd_mhsds (which
+  replaces by code too) never deletes this dataset's.
   A practice without a sub-ICB/ICB/region code is counted in England only and reported in
   ``unmatched_areas``. Practice rows are kept only in the raw table.
 """

@@ -157,7 +157,8 @@ class Harvester(BaseHarvester):
         raw = files["release"]
         frame = read_file(raw, self.id)
         layout = match_layout(frame.columns, self.id, raw)
-        parsed = Parsed(replace_by={"areas": "area_type"})
+        # Replaced by code, as nhsd_ldhc does: neither NHS dataset removes the other's areas.
+        parsed = Parsed(replace_by={"areas": "area_code"})
         parsed.notes.append(f"{raw.filename}: layout {layout}, {len(frame):,} rows")
         parsed.raw_tables[f"raw_{self.id}_data"] = frame  # the whole file, every measure
         parsed.tables["areas"] = nhs_areas(frame[AREA_SOURCE].drop_duplicates())
