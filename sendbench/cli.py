@@ -15,6 +15,7 @@ import click
 import sqlite_utils
 
 from sendbench import __version__
+from sendbench.benchmark.store import compute_benchmarks, needs_benchmarks
 from sendbench.catalogue import load_catalogue, sources_table
 from sendbench.db.schema import DEFAULT_DB_NAME, ensure_db_shape
 from sendbench.errors import SendbenchError
@@ -85,8 +86,20 @@ def refresh_command(datasets, from_dir, db_path, raw_dir) -> None:
             )
         )
     _summary(results, db_path)
+    if any(r.status == "loaded" for r in results) or needs_benchmarks(db):
+        _recompute(db)
     if any(r.status == "failed" for r in results):
         sys.exit(1)
+
+
+def _recompute(db: sqlite_utils.Database) -> None:
+    click.echo("", err=True)
+    run = _check(lambda: compute_benchmarks(db, progress=lambda m: _progress("benchmarks", m)))
+    click.echo(
+        f"benchmarks           {run['benchmark_rows']:,} rows, neighbour sets "
+        f"{', '.join(json.loads(run['neighbour_sets'])) or 'none loaded'} "
+        f"(default {run['default_set']}), {run['seconds']:.1f} s"
+    )
 
 
 def _progress(dataset_id: str, message: str) -> None:
@@ -95,13 +108,14 @@ def _progress(dataset_id: str, message: str) -> None:
 
 def _summary(results: list[DatasetResult], db_path: Path) -> None:
     click.echo("")
+    width = max([20, *(len(r.dataset_id) for r in results)])
     for r in results:
         colour = {"loaded": "green", "unchanged": "cyan", "skipped": "yellow"}.get(r.status, "red")
-        line = f"{r.dataset_id:<20} {click.style(r.status, fg=colour):<20}"
+        line = f"{r.dataset_id:<{width}} {click.style(r.status, fg=colour):<20}"
         if r.release:
             line += f" release {r.release}"
         if r.status == "loaded":
-            line += f", {r.rows_loaded:,} rows"
+            line += f", {r.rows_loaded:,} rows in {r.seconds:.1f} s"
         click.echo(line)
         if r.error:
             click.echo(f"    {r.error}")
@@ -179,6 +193,122 @@ def serve(db_path: Path, port: int, host: str) -> None:
     datasette = _check(lambda: make_datasette(db_path, catalogue=_catalogue()))
     click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
     uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")
+
+
+FORMATS = ("table", "csv", "json", "xlsx")
+
+
+@main.command()
+@click.argument("area", required=False)
+@db_option
+@click.option(
+    "--neighbours",
+    "set_id",
+    help="Neighbour set to compare with (e.g. dfe-2021-04-lgr) [default: the latest DfE set].",
+)
+@click.option(
+    "--outcome", "outcomes", multiple=True, help="Only indicators of this outcome (repeatable)."
+)
+@click.option("--indicator", "indicators", multiple=True, help="Only this indicator (repeatable).")
+@click.option(
+    "--period",
+    "periods",
+    multiple=True,
+    help="Only this period, e.g. 2024 or 2024/25 (repeatable); 'all' for every period "
+    "[default: each indicator's latest].",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for the terminal; csv, json; xlsx for the inspection pack workbook.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the terminal (xlsx default: benchmark-<code>.xlsx).",
+)
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Recompute the stored benchmarks from the observations first (AREA then optional).",
+)
+def benchmark(area, db_path, set_id, outcomes, indicators, periods, output_format, output,
+              recompute) -> None:  # fmt: skip
+    """Benchmark AREA (an ONS code, DfE code or name) against its statistical neighbours, its
+    region and England: values, ranks, quartile bands, significance and trends by outcome.
+
+    Reads the stored benchmarks table (computed at the end of every refresh), so the table, the
+    exports and Datasette always agree.
+    """
+    from sendbench.benchmark import report
+
+    db = _open_db(db_path)
+    if recompute:
+        _recompute(db)
+    if not area:
+        if recompute:
+            return
+        raise click.UsageError("give an AREA (ONS code, DfE code or name), or --recompute")
+    place = _check(lambda: report.resolve_area(db, area))
+    bench = _check(
+        lambda: report.load_area_benchmark(
+            db, place["area_code"], set_id, outcomes=outcomes, indicators=indicators,
+            periods=periods,
+        )
+    )  # fmt: skip
+    if output_format == "xlsx":
+        from sendbench.benchmark.xlsx import write_workbook
+
+        path = output or Path(f"benchmark-{place['area_code']}.xlsx")
+        write_workbook(bench, path)
+        click.echo(f"Wrote {path} ({place['name']}, neighbour set {bench.neighbour_set})", err=True)
+        return
+    from sendbench.benchmark import render as renderings
+
+    render = {"table": renderings.to_table, "csv": renderings.to_csv, "json": renderings.to_json}
+    text = render[output_format](bench)
+    if output:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"Wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@main.command()
+@click.argument("area")
+@db_option
+@click.option(
+    "--set",
+    "set_id",
+    help="Neighbour set (e.g. dfe-2025-05, dfe-2021-04-lgr) [default: the latest DfE set].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def neighbours(area, db_path, set_id, as_json) -> None:
+    """List AREA's statistical neighbours: rank, name, codes, closeness and the set used."""
+    from sendbench.benchmark import report
+
+    db = _open_db(db_path)
+    place = _check(lambda: report.resolve_area(db, area))
+    sets = _check(lambda: report.neighbour_sets(db))
+    chosen = _check(lambda: report.pick_neighbour_set(sets, set_id))
+    rows = report.neighbour_list(db, place["area_code"], chosen)
+    if as_json:
+        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        click.echo(json.dumps({"area_code": place["area_code"], "name": place["name"],
+                               "set_id": chosen, "neighbours": records}, indent=2))  # fmt: skip
+        return
+    click.echo(f"{place['name']} ({place['area_code']}): neighbour set {chosen} "
+               f"(loaded: {', '.join(sets)})")  # fmt: skip
+    if rows.empty:
+        click.echo(f"  {place['name']} has no neighbours in {chosen}.")
+    for row in rows.to_dict("records"):
+        click.echo(f"  {row['rank']:>2}  {row['neighbour_name'] or '-':<36} "
+                   f"{row['neighbour_code'] or '-':<10} {row['neighbour_dfe_code'] or '-':<4} "
+                   f"{row['closeness'] or '-'}")  # fmt: skip
 
 
 def _catalogue():

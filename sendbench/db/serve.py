@@ -18,7 +18,8 @@ OBSERVATION_COLUMNS_HELP = {
     "area_code": "ONS 9-character code of the area, its current code where the code changed 1:1",
     "period": "Normalised period: academic year 2024/25, calendar year 2024, financial year "
     "2024-25, month 2024-03",
-    "breakdown": "Total for the headline row, else 'Topic: value' as published (e.g. 'Sex: Female')",
+    "breakdown": "Total for the headline row, else 'Topic: value' as published "
+    "(e.g. 'Sex: Female')",
     "value": "The published value; NULL when a symbol was published instead (see status)",
     "numerator": "Published numerator, where the publisher gives one",
     "denominator": "Published denominator, where the publisher gives one",
@@ -54,6 +55,7 @@ def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
         "datasets": {"description": "The catalogue's datasets: publisher, licence, landing page."},
         "outcomes": {"description": "The SEND logic model's outcomes."},
         "harvests": {"description": "One row per dataset, run and file: source, sha256, status."},
+        **_benchmark_metadata(),
     }
     for ds in catalogue.datasets:
         info = {
@@ -73,6 +75,49 @@ def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
         "license": "Open Government Licence v3.0",
         "license_url": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/",
         "databases": {db_path.stem: {"tables": tables}},
+    }
+
+
+def _benchmark_metadata() -> dict[str, dict]:
+    """Descriptions of the benchmark tables and views (sendbench.benchmark.store)."""
+    from sendbench.benchmark.store import BENCHMARK_HELP, SCORECARD_HELP
+
+    return {
+        "benchmarks": {
+            "description": "One row per indicator, LA, period and statistical neighbour set "
+            "(headline breakdown): the LA's value, England, region, the neighbour average and "
+            "pooled rate, rank, quartile band, confidence intervals, significance at 95% and "
+            "99.8%, change and recent trend. Methods: README and the workbook's Methods sheet.",
+            "columns": BENCHMARK_HELP,
+            "facets": ["indicator_id", "period", "neighbour_set", "quartile_band"],
+        },
+        "benchmark_scorecard": {
+            "description": "Per LA, neighbour set and logic-model outcome: its indicators in "
+            "their latest period and how many are better / similar / worse than the neighbours "
+            "and England (95%). Outcomes with no indicator are listed as gaps.",
+            "columns": SCORECARD_HELP,
+        },
+        "benchmark_runs": {
+            "description": "When the benchmarks were computed, from which neighbour sets, and "
+            "which set is the default (the latest DfE set)."
+        },
+        "latest_benchmarks": {
+            "description": "View: each LA's benchmark for every indicator's latest period under "
+            "the default neighbour set, with indicator titles and region names. One LA's whole "
+            "benchmark: latest_benchmarks.json?area_code=E06000051&_shape=array",
+            "columns": BENCHMARK_HELP,
+            "facets": ["indicator_id", "quartile_band", "vs_england_95"],
+        },
+        "outcome_scorecard": {
+            "description": "View: the outcome scorecard of every LA under the default neighbour "
+            "set, gaps included: outcome_scorecard.json?area_code=E06000051&_shape=array",
+            "columns": SCORECARD_HELP,
+            "facets": ["status", "outcome_id"],
+        },
+        "statistical_neighbours": {
+            "description": "DfE children's services statistical neighbours: ten ranked "
+            "neighbours per LA, per vintage (set_id), with their closeness band."
+        },
     }
 
 
