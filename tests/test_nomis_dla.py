@@ -8,40 +8,23 @@ in ../shared/data, so there is no real-file test beyond checking that `--from` s
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import shutil
 
 import pandas as pd
 import pytest
 import responses
-import sqlite_utils
-from conftest import (
-    FIXTURES,
-    LAS_URL,
-    REGIONS_URL,
-    SHARED_DATA,
-    fixture_bytes,
-    fixture_resolver,
-    needs_shared_data,
-    run_refresh,
-)
-from responses import matchers
+from conftest import SHARED_DATA, needs_shared_data, run_refresh
+from nomis_helpers import GEOGRAPHY, NOMIS, NomisCase, add_answer, add_las, refresh_from
 
-from sendbench.catalogue import load_catalogue
 from sendbench.errors import HarvestError, LayoutError
-from sendbench.harvesters.base import HarvestContext, MissingLocalFiles
-from sendbench.harvesters.nomis import dla, population
-from sendbench.http import HttpClient
-from sendbench.refresh import refresh_one
+from sendbench.harvesters.base import MissingLocalFiles
+from sendbench.harvesters.nomis import api, dla
 
-HERE = FIXTURES / "nomis" / "dla"
-DATA = HERE / "NM_110_1.data.csv"
-API = "https://www.nomisweb.co.uk/api/v01/dataset/NM_110_1.data.csv"
-CODES_URL = "https://www.nomisweb.co.uk/api/v01/dataset/NM_110_1/age.def.sdmx.json"
+CASE = NomisCase(dla, "nomis_dla", "NM_110_1")
+HERE, DATA = CASE.folder, CASE.data
+CODES_URL = f"{NOMIS}/NM_110_1/age.def.sdmx.json"
 QUERY = {
-    "geography": "2092957699,2092957699TYPE480,2092957699TYPE423",
+    "geography": GEOGRAPHY,
     "date": "latest",
     "sex": "7",
     "measures": "20100",
@@ -51,8 +34,8 @@ SELECT = "date,date_name,geography_name,geography_code,geography_type,age,age_na
 LABELS = {"dla_claimants_under_16": "Aged under 16", "dla_claimants_16_24": "Aged 16-24"}
 
 
-def fixture_rows() -> list[dict]:
-    return list(csv.DictReader(io.StringIO(DATA.read_text(encoding="utf-8"))))
+fixture_rows, pages = CASE.rows, CASE.pages
+harvester, parse_text = CASE.harvester, CASE.parse_text
 
 
 def expected(code: str, label: str) -> float:
@@ -62,46 +45,19 @@ def expected(code: str, label: str) -> float:
     return picked[0]
 
 
-def pages(size: int) -> list[bytes]:
-    header, *rows = DATA.read_text(encoding="utf-8").splitlines(keepends=True)
-    return [(header + "".join(rows[i : i + size])).encode() for i in range(0, len(rows), size)]
-
-
-def harvester() -> dla.Harvester:
-    catalogue = load_catalogue()
-    return dla.Harvester(catalogue.dataset("nomis_dla"), catalogue)
-
-
-def parse_text(tmp_path, text: str):
-    path = tmp_path / "NM_110_1_saved.csv"
-    path.write_text(text, encoding="utf-8")
-    h = harvester()
-    release = h.find_local(tmp_path)
-    with HttpClient(tmp_path / "raw", offline=True) as http:
-        files = {f.key: http.import_local(f.path, dataset=h.id) for f in release.files}
-    return h.parse(files, release, HarvestContext(resolver=fixture_resolver()))
-
-
 def add_nomis(rsps, bodies: list[bytes], size: int = 20, codes: bytes | None = None) -> None:
     """The LA list, the age code list, the probe and each page, matched on exact queries."""
-    rsps.get(LAS_URL, body=fixture_bytes("dfe", "las", "las.csv"), content_type="text/plain")
-    rsps.get(REGIONS_URL, body=fixture_bytes("dfe", "las", "regions.csv"),
-             content_type="text/plain")  # fmt: skip
+    add_las(rsps)
     rsps.get(CODES_URL, body=codes or (HERE / "age.def.sdmx.json").read_bytes(),
              content_type="application/json")  # fmt: skip
-    probe_query = {**QUERY, "select": "date,date_name,record_count", "RecordLimit": "1"}
-    rsps.get(API, body=(HERE / "probe.csv").read_bytes(), content_type="text/csv",
-             match=[matchers.query_param_matcher(probe_query)])  # fmt: skip
-    for number, body in enumerate(bodies):
-        query = {**QUERY, "select": SELECT, "RecordOffset": str(number * size)}
-        kind = "text/html" if body.lstrip().startswith(b"<") else "text/csv"
-        rsps.get(API, body=body, content_type=kind, match=[matchers.query_param_matcher(query)])
+    probe = ("date,date_name,record_count", (HERE / "probe.csv").read_bytes())
+    add_answer(rsps, CASE, QUERY, probe, SELECT, bodies, size)
 
 
 @pytest.fixture
 def small_pages(monkeypatch):
     """Nomis pages of 20 rows, so the 28-row fixture needs two (as 25,000 would in life)."""
-    monkeypatch.setattr(population, "PAGE_SIZE", 20)
+    monkeypatch.setattr(api, "PAGE_SIZE", 20)
     return 20
 
 
@@ -228,10 +184,7 @@ def test_spellings_of_age_labels_compare_equal():
 
 
 def test_from_a_folder_with_a_saved_answer_loads(tmp_path):
-    folder = tmp_path / "saved"
-    folder.mkdir()
-    shutil.copy(DATA, folder / "NM_110_1_2016-11.csv")
-    shutil.copytree(FIXTURES / "dfe" / "las", folder / "las")
+    folder = CASE.saved_folder(tmp_path, "NM_110_1_2016-11.csv")
     db, results = run_refresh(tmp_path, ["dfe_areas", "nomis_dla"], from_dir=folder)
     assert results["nomis_dla"].status == "loaded", results["nomis_dla"].error
     query = ("select value from observations where indicator_id = 'dla_claimants_16_24' "
@@ -244,11 +197,6 @@ def test_from_a_folder_with_a_saved_answer_loads(tmp_path):
 def test_the_shared_data_folder_has_no_nomis_dla_file_so_the_dataset_is_skipped(tmp_path):
     with pytest.raises(MissingLocalFiles):
         harvester().find_local(SHARED_DATA)
-    catalogue = load_catalogue()
-    db = sqlite_utils.Database(tmp_path / "sendbench.db")
-    with HttpClient(tmp_path / "raw", offline=True) as http:
-        result = refresh_one(db, catalogue, catalogue.dataset("nomis_dla"), http,
-                             from_dir=SHARED_DATA, run_id="t", say=lambda *_: None,
-                             required=False)  # fmt: skip
+    result = refresh_from(tmp_path, "nomis_dla", SHARED_DATA)
     assert result.status == "skipped"
     assert "no file named NM_110_1*.csv or nomis_dla*.csv" in result.error

@@ -7,38 +7,20 @@ columns with illustrative counts (tests/fixtures/nomis/population/make_fixture.p
 
 from __future__ import annotations
 
-import csv
-import io
-import shutil
-
 import pandas as pd
 import pytest
 import responses
-import sqlite_utils
-from conftest import (
-    FIXTURES,
-    LAS_URL,
-    REGIONS_URL,
-    SHARED_DATA,
-    fixture_bytes,
-    fixture_resolver,
-    needs_shared_data,
-    run_refresh,
-)
-from responses import matchers
+from conftest import SHARED_DATA, needs_shared_data, run_refresh
+from nomis_helpers import GEOGRAPHY, NomisCase, add_answer, add_las, refresh_from
 
-from sendbench.catalogue import load_catalogue
 from sendbench.errors import HarvestError, LayoutError
-from sendbench.harvesters.base import HarvestContext, MissingLocalFiles
-from sendbench.harvesters.nomis import population
-from sendbench.http import HttpClient
-from sendbench.refresh import refresh_one
+from sendbench.harvesters.base import MissingLocalFiles
+from sendbench.harvesters.nomis import api, population
 
-HERE = FIXTURES / "nomis" / "population"
-DATA = HERE / "NM_2002_1.data.csv"
-API = "https://www.nomisweb.co.uk/api/v01/dataset/NM_2002_1.data.csv"
+CASE = NomisCase(population, "nomis_population", "NM_2002_1")
+HERE, DATA = CASE.folder, CASE.data
 QUERY = {
-    "geography": "2092957699,2092957699TYPE480,2092957699TYPE423",
+    "geography": GEOGRAPHY,
     "date": "latest",
     "gender": "0",
     "c_age": "101...126",
@@ -51,9 +33,7 @@ BANDS = {"population_0_25": (0, 25), "population_0_4": (0, 4), "population_5_15"
 
 # Independent reading of the fixture ------------------------------------------------------------
 
-
-def fixture_rows() -> list[dict]:
-    return list(csv.DictReader(io.StringIO(DATA.read_text(encoding="utf-8"))))
+fixture_rows, pages = CASE.rows, CASE.pages
 
 
 def expected_band(code: str, first: int, last: int) -> float:
@@ -64,48 +44,22 @@ def expected_band(code: str, first: int, last: int) -> float:
     return float(sum(picked))
 
 
-def pages(size: int) -> list[bytes]:
-    """The fixture answer cut into Nomis pages of ``size`` rows, each with the header."""
-    header, *rows = DATA.read_text(encoding="utf-8").splitlines(keepends=True)
-    return [(header + "".join(rows[i : i + size])).encode() for i in range(0, len(rows), size)]
-
-
 # Helpers -----------------------------------------------------------------------------------------
 
-
-def harvester() -> population.Harvester:
-    catalogue = load_catalogue()
-    return population.Harvester(catalogue.dataset("nomis_population"), catalogue)
-
-
-def parse_text(tmp_path, text: str, resolver=None):
-    path = tmp_path / "NM_2002_1_saved.csv"
-    path.write_text(text, encoding="utf-8")
-    h = harvester()
-    release = h.find_local(tmp_path)
-    with HttpClient(tmp_path / "raw", offline=True) as http:
-        files = {f.key: http.import_local(f.path, dataset=h.id) for f in release.files}
-    return h.parse(files, release, HarvestContext(resolver=resolver or fixture_resolver()))
+harvester, parse_text = CASE.harvester, CASE.parse_text
 
 
 def add_nomis(rsps, bodies: list[bytes], probe: bytes | None = None, size: int = 200) -> None:
     """The LA list, the Nomis probe and each page, matched on their exact query strings."""
-    rsps.get(LAS_URL, body=fixture_bytes("dfe", "las", "las.csv"), content_type="text/plain")
-    rsps.get(REGIONS_URL, body=fixture_bytes("dfe", "las", "regions.csv"),
-             content_type="text/plain")  # fmt: skip
-    probe_query = {**QUERY, "select": "date_name,record_count", "RecordLimit": "1"}
-    rsps.get(API, body=probe or (HERE / "probe.csv").read_bytes(), content_type="text/csv",
-             match=[matchers.query_param_matcher(probe_query)])  # fmt: skip
-    for number, body in enumerate(bodies):
-        query = {**QUERY, "select": SELECT, "RecordOffset": str(number * size)}
-        kind = "text/html" if body.lstrip().startswith(b"<") else "text/csv"
-        rsps.get(API, body=body, content_type=kind, match=[matchers.query_param_matcher(query)])
+    add_las(rsps)
+    probe_body = probe or (HERE / "probe.csv").read_bytes()
+    add_answer(rsps, CASE, QUERY, ("date_name,record_count", probe_body), SELECT, bodies, size)
 
 
 @pytest.fixture
 def small_pages(monkeypatch):
     """Nomis pages of 200 rows, so the 338-row fixture needs two (as 25,000 would in life)."""
-    monkeypatch.setattr(population, "PAGE_SIZE", 200)
+    monkeypatch.setattr(api, "PAGE_SIZE", 200)
     return 200
 
 
@@ -139,7 +93,7 @@ def test_two_pages_are_fetched_summed_into_bands_and_loaded(tmp_path, small_page
 
 
 def test_pages_that_divide_the_count_exactly_are_all_full_and_accepted(tmp_path, monkeypatch):
-    monkeypatch.setattr(population, "PAGE_SIZE", 169)  # 338 rows = two full pages
+    monkeypatch.setattr(api, "PAGE_SIZE", 169)  # 338 rows = two full pages
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         add_nomis(rsps, pages(169), size=169)
         db, results = run_refresh(tmp_path, ["dfe_areas", "nomis_population"])
@@ -250,10 +204,7 @@ def test_an_unknown_age_label_fails(tmp_path):
 
 
 def test_from_a_folder_with_a_saved_answer_loads(tmp_path):
-    folder = tmp_path / "saved"
-    folder.mkdir()
-    shutil.copy(DATA, folder / "NM_2002_1_2024.csv")
-    shutil.copytree(FIXTURES / "dfe" / "las", folder / "las")
+    folder = CASE.saved_folder(tmp_path, "NM_2002_1_2024.csv")
     db, results = run_refresh(tmp_path, ["dfe_areas", "nomis_population"], from_dir=folder)
     assert results["nomis_population"].status == "loaded", results["nomis_population"].error
     value = db.execute("select value from observations where indicator_id = 'population_0_25' "
@@ -265,11 +216,6 @@ def test_from_a_folder_with_a_saved_answer_loads(tmp_path):
 def test_the_shared_data_folder_has_no_nomis_file_so_the_dataset_is_skipped(tmp_path):
     with pytest.raises(MissingLocalFiles):
         harvester().find_local(SHARED_DATA)
-    catalogue = load_catalogue()
-    db = sqlite_utils.Database(tmp_path / "sendbench.db")
-    with HttpClient(tmp_path / "raw", offline=True) as http:
-        result = refresh_one(db, catalogue, catalogue.dataset("nomis_population"), http,
-                             from_dir=SHARED_DATA, run_id="t", say=lambda *_: None,
-                             required=False)  # fmt: skip
+    result = refresh_from(tmp_path, "nomis_population", SHARED_DATA)
     assert result.status == "skipped"
     assert "no file named NM_2002_1*.csv or nomis_population*.csv" in result.error

@@ -16,8 +16,8 @@
   guessed. (2) A probe, the catalogue query with ``date=latest`` and ``select=date,date_name,
   record_count&RecordLimit=1``: ``DATE`` (``2016-11``) labels the release and ``RECORD_COUNT``
   plans the pages. (3) The pages, ``RecordOffset=0, 25000, …`` (guests get at most 25,000 rows
-  a request, cut silently): the paging rules and checks are the population harvester's
-  (``sendbench/harvesters/nomis/population.py``), reused here.
+  a request, cut silently): the probe, paging, page checks and status handling are shared
+  with the population harvester in ``sendbench/harvesters/nomis/api.py``.
 - Local files (``--from DIR``): a saved ``NM_110_1*.csv`` / ``nomis_dla*.csv`` with the columns
   below; ../shared/data has none, so the dataset ends "skipped" there.
 
@@ -48,32 +48,16 @@ listed in ``unmatched_areas`` and its rows stay in the raw table only.
 
 from __future__ import annotations
 
-import logging
-import math
 import re
-from pathlib import Path
-from urllib.parse import urlencode
 
 import pandas as pd
 
 from sendbench.errors import BadFileError, HarvestError
-from sendbench.harvesters.base import (
-    OBSERVATION_COLUMNS,
-    BaseHarvester,
-    FileRef,
-    HarvestContext,
-    Parsed,
-    Release,
-    check_columns,
-    empty_observations,
-)
-from sendbench.harvesters.nomis import population as nomis
+from sendbench.harvesters.base import Parsed, Release
+from sendbench.harvesters.nomis import api
 from sendbench.http import HttpClient, RawFile
-from sendbench.normalise import normalise_period, parse_values
+from sendbench.normalise import normalise_period
 
-log = logging.getLogger(__name__)
-
-API = nomis.API
 # The layout asked for with select= (a layout is data: a new one is a new entry here).
 LAYOUTS = {
     "nomis-v01-age": {
@@ -92,8 +76,6 @@ LAYOUTS = {
         "required": ["DATE", "GEOGRAPHY_NAME", "GEOGRAPHY_CODE", "AGE_NAME", "OBS_VALUE"],
     }
 }
-LAYOUT = LAYOUTS["nomis-v01-age"]
-PROBE_COLUMNS = ["DATE", "DATE_NAME", "RECORD_COUNT"]
 
 
 def band_key(label: object) -> str:
@@ -105,12 +87,13 @@ def band_key(label: object) -> str:
     return text.removesuffix(" years").removesuffix(" yrs")
 
 
-class Harvester(BaseHarvester):
+class Harvester(api.NomisHarvester):
     """DLA cases in payment for the catalogue's age bands, England, regions and upper-tier LAs."""
 
-    def query(self) -> dict[str, str]:
-        """The catalogue's Nomis query (without ``age``, ``select`` and paging)."""
-        return {str(k): str(v) for k, v in self.dataset.release["query"].items()}
+    LAYOUT = LAYOUTS["nomis-v01-age"]
+    PROBE_COLUMNS = ["DATE", "DATE_NAME", "RECORD_COUNT"]
+    LABEL_COLUMN, LABEL_PATTERN = "DATE", r"\d{4}-\d{2}"
+    KEY_COLUMN = "band"
 
     def bands(self) -> dict[str, set[str]]:
         """Indicator id → the age labels (as ``band_key``) that give it."""
@@ -121,73 +104,23 @@ class Harvester(BaseHarvester):
             out[ind.id] = {band_key(w) for w in wanted}
         return out
 
-    def url(self, **extra: str) -> str:
-        """The ``.data.csv`` URL for the query plus ``extra`` parameters, commas left readable."""
-        params = {**self.query(), **extra}
-        return f"{API}/{self.dataset.release['dataset']}.data.csv?" + urlencode(params, safe=",.")
-
     def codelist_url(self) -> str:
         dimension = self.dataset.release.get("age_dimension", "age")
-        return f"{API}/{self.dataset.release['dataset']}/{dimension}.def.sdmx.json"
+        return f"{api.API}/{self.dataset.release['dataset']}/{dimension}.def.sdmx.json"
 
     def find_release(self, http: HttpClient) -> Release:
         codes_url = self.codelist_url()
         ages = _age_codes(http.get_json(codes_url, dataset=self.id), self.bands(), self.id,
                           codes_url)  # fmt: skip
-        probe = self.url(age=ages, select=",".join(PROBE_COLUMNS).lower(), RecordLimit="1")
-        text = http.get_text(probe, dataset=self.id)
-        date, count = _read_probe(text, self.id, probe)
-        select = ",".join(LAYOUT["columns"]).lower()
-        pages = max(1, math.ceil(count / nomis.PAGE_SIZE))
-        name = self.dataset.release["dataset"]
-        refs = [
-            FileRef(
-                key=f"page_{n}",
-                filename=f"{name}_{date}_page_{n}.csv",
-                url=self.url(age=ages, select=select, RecordOffset=str(n * nomis.PAGE_SIZE)),
-                expect="csv",
-            )  # fmt: skip
-            for n in range(pages)
-        ]
-        log.info("%s: %s, %d rows in %d page(s)", self.id, date, count, pages)
-        return Release(label=date, files=refs, url=self.dataset.landing_page)
+        return self.paged_release(http, age=ages)
 
-    def local_release_label(self, refs: list[FileRef]) -> str:
-        return "local"
+    def add_keys(self, data: pd.DataFrame, files: dict[str, RawFile]) -> pd.DataFrame:
+        return data.assign(band=data["AGE_NAME"].map(band_key))
 
-    def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
-        if context.resolver is None:
-            raise HarvestError(self.id, "the areas table is empty: refresh dfe_areas first")
-        parsed = Parsed()
-        data = self._read_pages(files, parsed)
-        data = data.assign(band=data["AGE_NAME"].map(band_key))
-        area = context.resolver.resolve_many(data["GEOGRAPHY_CODE"].str.strip())
-        unknown = data.loc[area.isna(), ["GEOGRAPHY_NAME", "GEOGRAPHY_CODE"]].drop_duplicates()
-        parsed.unmatched_areas = sorted(f"{n} ({c})" for n, c in unknown.itertuples(index=False))
-        rows = data.assign(area_code=area)[area.notna()]
+    def check_rows(self, rows: pd.DataFrame) -> None:
         _no_duplicates(rows, self.id)
-        parsed.raw_tables[f"raw_{self.id}_data"] = data.drop(columns="band")
-        parsed.observations = self._observations(rows, release.label, parsed)
-        return parsed
 
-    def _read_pages(self, files: dict[str, RawFile], parsed: Parsed) -> pd.DataFrame:
-        keyed = sorted(files.items(), key=lambda kv: nomis._page_number(kv[0]))
-        frames = [_read_csv(raw, self.id, parsed) for _, raw in keyed]
-        data = pd.concat(frames, ignore_index=True)
-        if any(nomis._PAGE.match(key) for key, _ in keyed):
-            nomis._check_pages([len(f) for f in frames], data, self.id, keyed[-1][1].source)
-        parsed.notes.append(f"{len(data)} rows in {len(frames)} page(s)")
-        if data.empty:
-            raise HarvestError(self.id, "the Nomis answer has no rows: check the query")
-        return data
-
-    def _observations(self, rows: pd.DataFrame, release: str, parsed: Parsed) -> pd.DataFrame:
-        value, status = parse_values(rows["OBS_VALUE"])
-        if "OBS_STATUS" in rows:  # a Nomis status other than "A" stands in for the number
-            flagged = rows["OBS_STATUS"].fillna("").str.strip()
-            odd = ~flagged.isin(nomis.NORMAL_STATUS)
-            status, value = status.where(~odd, flagged), value.where(~odd)
-        rows = rows.assign(value=value, status=status)
+    def observations(self, rows: pd.DataFrame, release: str, parsed: Parsed) -> pd.DataFrame:
         seen = sorted(set(rows["AGE_NAME"]))
         parts = []
         for indicator, wanted in self.bands().items():
@@ -197,9 +130,7 @@ class Harvester(BaseHarvester):
                 raise HarvestError(self.id, msg)
             parts.append(_band_rows(band, indicator, self.id, release))
         parsed.notes.append(f"age labels in the answer: {seen}")
-        if not parts:
-            return empty_observations()
-        return pd.concat(parts, ignore_index=True)[OBSERVATION_COLUMNS]
+        return api.combine(parts)
 
 
 def _band_rows(band: pd.DataFrame, indicator: str, dataset: str, release: str) -> pd.DataFrame:
@@ -234,30 +165,6 @@ def _age_codes(payload: object, bands: dict[str, set[str]], dataset: str, url: s
             raise HarvestError(dataset, msg, url)
         picked.extend(c for c in found if c not in picked)
     return ",".join(picked)
-
-
-def _read_probe(text: str, dataset: str, url: str) -> tuple[str, int]:
-    """(``YYYY-MM`` date, record count) from the one-row probe."""
-    frame = nomis._frame(text, dataset, "the Nomis probe", url)
-    check_columns(frame.columns, PROBE_COLUMNS, dataset=dataset, file="the Nomis probe",
-                  source=url)  # fmt: skip
-    if frame.empty:
-        raise HarvestError(dataset, "Nomis returned no rows for the query: check it", url)
-    date, count = frame.iloc[0]["DATE"].strip(), frame.iloc[0]["RECORD_COUNT"].strip()
-    if not re.fullmatch(r"\d{4}-\d{2}", date) or not count.isdigit():
-        raise BadFileError(dataset, f"unexpected DATE {date!r} / RECORD_COUNT {count!r}", url)
-    return date, int(count)
-
-
-def _read_csv(raw: RawFile, dataset: str, parsed: Parsed) -> pd.DataFrame:
-    text = Path(raw.path).read_bytes().decode("utf-8-sig", errors="replace")
-    frame = nomis._frame(text, dataset, raw.filename, raw.source)
-    unexpected = check_columns(frame.columns, LAYOUT["columns"], dataset=dataset,
-                               file=raw.filename, source=raw.source,
-                               required=LAYOUT["required"])  # fmt: skip
-    if unexpected:
-        parsed.notes.append(f"{raw.filename}: columns not in the layout kept raw: {unexpected}")
-    return frame
 
 
 def _no_duplicates(rows: pd.DataFrame, dataset: str) -> None:
