@@ -1,7 +1,9 @@
 """Serving the database with Datasette: read-only, with metadata generated from the catalogue.
 
 The metadata gives every table a title, description, source, licence and when it was last
-refreshed, and every observations column a description, so the JSON API explains itself.
+refreshed, and every observations column a description, so the JSON API explains itself. The
+local area dashboard and the API guide (:mod:`sendbench.dashboard`) are registered as an
+in-process Datasette plugin, so they need no separate install and work offline.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import sqlite_utils
 from datasette.app import Datasette
+from datasette.plugins import pm
 
 from sendbench.catalogue import Catalogue
 
@@ -128,8 +131,18 @@ def _last_refreshed(db: sqlite_utils.Database) -> dict[str, str]:
     return {dataset_id: when for dataset_id, when in rows if when}
 
 
+def register_dashboard() -> None:
+    """Register the dashboard plugin with Datasette's plugin manager (once per process)."""
+    import sendbench.dashboard as dashboard
+
+    if not pm.is_registered(dashboard):
+        pm.register(dashboard, name=dashboard.PLUGIN_NAME)
+
+
 def make_datasette(db_path: Path, *, catalogue: Catalogue) -> Datasette:
-    """A Datasette instance serving ``db_path`` immutably with generated metadata."""
+    """A Datasette instance serving ``db_path`` immutably with generated metadata, the local
+    area dashboard (``/-/sendbench/dashboard``) and the API guide (``/-/sendbench/api``)."""
+    register_dashboard()
     return Datasette(
         files=[],
         immutables=[str(db_path)],

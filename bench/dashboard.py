@@ -1,0 +1,117 @@
+"""Latency of the LA dashboard page under 20 concurrent clients.
+
+Run from the repository root:
+
+    .venv/bin/python bench/dashboard.py [--db PATH | --data ../shared/data] [--clients 20]
+                                        [--requests 200] [--area E06000051]
+
+It uses ``--db`` if given, else builds one with ``sendbench refresh --from DATA`` into a
+temporary folder (about 40 s). It starts ``sendbench serve`` on a free port, waits for it, then:
+
+- ``cold``: the first request for the LA's page (nothing rendered yet);
+- ``same LA``: CLIENTS threads, each requesting the LA's page with ``urllib`` until REQUESTS
+  requests are done (the page is rendered once, then served from the server's page cache: the
+  database is served immutably, so a page for the same filters cannot change);
+- ``different LAs``: the same load, each request for another LA (every one a cache miss: the
+  worst case, rendering under load).
+
+It reports p50, p95 and max seconds per request and the page size. The target is p95 < 1 s for
+the same LA. The machine is shared and noisy: run it twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SENDBENCH = [sys.executable, "-m", "sendbench"]
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fetch(url: str) -> tuple[float, int]:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=60) as response:
+        size = len(response.read())
+        assert response.status == 200, (url, response.status)
+    return time.perf_counter() - started, size
+
+
+def load(urls: list[str], clients: int) -> dict:
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        results = list(pool.map(fetch, urls))
+    seconds = sorted(s for s, _ in results)
+    return {
+        "requests": len(seconds),
+        "p50": statistics.median(seconds),
+        "p95": seconds[max(0, round(0.95 * len(seconds)) - 1)],
+        "max": seconds[-1],
+        "kb": statistics.mean(size for _, size in results) / 1024,
+    }
+
+
+def build(data: Path, folder: Path) -> Path:
+    db = folder / "sendbench.db"
+    print(f"building {db} from {data} (about 40 s)…", flush=True)
+    subprocess.run([*SENDBENCH, "refresh", "--from", str(data), "--db", str(db)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--area", default="E06000051")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or build(args.data, Path(tmp))
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            las = [r[0] for r in conn.execute(
+                "select distinct area_code from latest_benchmarks order by area_code")]  # fmt: skip
+        port = free_port()
+        server = subprocess.Popen([*SENDBENCH, "serve", "--db", str(db), "--port", str(port)],
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        base = f"http://127.0.0.1:{port}/-/sendbench/dashboard?area="
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json").close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            cold, size = fetch(base + args.area)
+            print(f"cold (first request, {args.area}): {cold:.3f} s, {size / 1024:.0f} KB")
+            runs = {
+                "same LA": [base + args.area] * args.requests,
+                "different LAs": [base + las[i % len(las)] for i in range(1, args.requests + 1)],
+            }
+            for name, urls in runs.items():
+                r = load(urls, args.clients)
+                print(f"{name:14} {args.clients} clients, {r['requests']} requests: "
+                      f"p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s, max {r['max']:.3f} s, "
+                      f"{r['kb']:.0f} KB a page")  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The dashboard's pages: ``/-/sendbench/dashboard`` (one LA) and ``/-/sendbench/api`` (the guide).
+
+The dashboard URL carries the choice (``?area=E06000051&set=dfe-2025-05&outcome=…&period=…``) so
+it can be bookmarked; a name or DfE code in ``area`` redirects to the LA's ONS code. An unknown
+LA or neighbour set gives a 404 page that says what exists. The API guide lists the JSON
+endpoints other tools should use, with a live example of each from this database.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlencode
+
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from sendbench.benchmark.store import BenchmarkError
+from sendbench.dashboard.charts import fmt, marker_defs, neighbours_svg, trend_svg
+from sendbench.dashboard.data import AreaError, find_area, list_las, load_dashboard
+
+DASHBOARD_PATH = "/-/sendbench/dashboard"
+API_PATH = "/-/sendbench/api"
+FILTERS = ("area", "set", "outcome", "period")
+# The pages are rendered by a plain (synchronous) Jinja environment: Datasette's own is async and
+# several times slower on a page of ~200 indicator rows. The pages use only ``urls``.
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+# Rendered dashboards by Datasette instance and filters. The database is served immutably, so a
+# page for the same filters never changes while the server runs; the newest CACHE_SIZE are kept.
+CACHE_SIZE = 32
+_pages: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def dashboard_page(datasette, request) -> Response:
+    """The LA dashboard, or the chooser when no LA is given."""
+    args = {key: (request.args.get(key) or "").strip() for key in FILTERS}
+    cache = _pages.setdefault(datasette, OrderedDict())
+    key = tuple(args.values())
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    response = await _dashboard(datasette, args)
+    if response.status == 200:
+        cache[key] = response
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    return response
+
+
+async def _dashboard(datasette, args: dict) -> Response:
+    db = datasette.get_database()
+    las = await db.execute_fn(list_las)
+    context = {
+        "las": las,
+        "args": args,
+        "dash": None,
+        "error": None,
+        "marker_defs": marker_defs(),
+    }
+    if not args["area"]:
+        return _render(datasette, context)
+    try:
+        area = await db.execute_fn(lambda conn: find_area(conn, args["area"]))
+        if area["area_code"] != args["area"]:  # a name or DfE code: go to the bookmarkable URL
+            return Response.redirect(dashboard_url({**args, "area": area["area_code"]}))
+        dash = await db.execute_fn(
+            lambda conn: load_dashboard(
+                conn, area, args["set"], args["outcome"] or None, args["period"] or None
+            )
+        )
+    except (AreaError, BenchmarkError) as exc:
+        return _render(datasette, {**context, "error": str(exc)}, status=404)
+    _decorate(datasette, db.name, dash)
+    context.update(dash=dash, json_url=_json_url(datasette, db.name, dash))
+    return _render(datasette, context)
+
+
+def dashboard_url(args: dict) -> str:
+    """The dashboard URL for these filters (empty ones left out)."""
+    query = urlencode({k: args[k] for k in FILTERS if args.get(k)})
+    return DASHBOARD_PATH + (f"?{query}" if query else "")
+
+
+def _decorate(datasette, database: str, dash) -> None:
+    """Add the charts, formatted numbers and Datasette links to each indicator row. An indicator
+    under several outcomes gets its charts at its first listing; later listings link there."""
+    first: dict[str, dict] = {}
+    name = dash.area["name"]
+    for section in dash.sections:
+        rows = []
+        for row in section["rows"]:
+            if row["indicator_id"] in first:
+                rows.append({**row, "charts_at": first[row["indicator_id"]]})
+                continue
+            first[row["indicator_id"]] = section
+            title = row["indicator_title"] or row["indicator_id"]
+            row["trend_chart"] = trend_svg(row["history"], name, title, row["unit"] or "")
+            row["neighbours_chart"] = neighbours_svg(row["peers"], title)
+            row["shown"] = {k: fmt(row[k]) for k in ("value", "sn_mean", "england_value")}
+            row["links"] = _links(datasette, database, row, dash.neighbour_set)
+            rows.append(row)
+        section["rows"] = rows
+
+
+def _links(datasette, database: str, row: dict, set_id: str) -> dict:
+    urls = datasette.urls
+
+    def table(name: str, **filters) -> str:
+        return urls.table(database, name) + "?" + urlencode(filters)
+
+    links = {
+        "definition": urls.row(database, "indicators", tilde_encode(row["indicator_id"])),
+        "rows": table(
+            "observations",
+            indicator_id=row["indicator_id"],
+            area_code=row["area_code"],
+            breakdown="Total",
+        ),  # fmt: skip
+        "benchmark": table(
+            "benchmarks",
+            indicator_id=row["indicator_id"],
+            area_code=row["area_code"],
+            neighbour_set=set_id,
+        ),  # fmt: skip
+    }
+    if row["dataset_id"]:
+        links["source"] = urls.row(database, "datasets", tilde_encode(row["dataset_id"]))
+        links["release"] = table("harvests", dataset_id=row["dataset_id"], status="loaded")
+    return links
+
+
+def _json_url(datasette, database: str, dash) -> str:
+    code = dash.area["area_code"]
+    if dash.neighbour_set == dash.run.get("default_set") and not dash.period:
+        return (
+            datasette.urls.table(database, "latest_benchmarks", format="json")
+            + "?"
+            + (urlencode({"area_code": code, "_shape": "array"}))
+        )
+    filters = {"area_code": code, "neighbour_set": dash.neighbour_set, "_shape": "array",
+               "_size": "max"}  # fmt: skip
+    filters.update({"period": dash.period} if dash.period else {"is_latest": 1})
+    return datasette.urls.table(database, "benchmarks", format="json") + "?" + urlencode(filters)
+
+
+def _render(datasette, context: dict, status: int = 200, name="sendbench_dashboard.html"):
+    html = TEMPLATES.get_template(name).render(urls=datasette.urls, **context)
+    return Response.html(html, status=status)
+
+
+async def api_page(datasette, request) -> Response:
+    """The API guide, with a live example response (first row) for each endpoint."""
+    db = datasette.get_database()
+    examples = []
+    for endpoint in api_endpoints(datasette, db.name):
+        response = await datasette.client.get(endpoint["path"])
+        rows = response.json() if response.status_code == 200 else []
+        sample = json.dumps(rows[:1], indent=2, ensure_ascii=False) if rows else "[]"
+        examples.append({**endpoint, "status": response.status_code, "sample": sample,
+                         "count": len(rows)})  # fmt: skip
+    context = {"examples": examples, "dashboard": DASHBOARD_PATH}
+    return _render(datasette, context, name="sendbench_api.html")
+
+
+def api_endpoints(datasette, database: str, area: str = "E06000051",
+                  indicator: str = "ehcp_20_week_timeliness_pct",
+                  set_id: str = "dfe-2025-05") -> list[dict]:  # fmt: skip
+    """The JSON endpoints the guide documents: title, what it returns, path."""
+
+    def path(table: str, **filters) -> str:
+        return (
+            datasette.urls.table(database, table, format="json")
+            + "?"
+            + urlencode({**filters, "_shape": "array"})
+        )
+
+    return [
+        {"title": "An LA's benchmark (latest period, default neighbour set)",
+         "about": "One row per indicator: value, neighbour average and pooled rate, England, "
+         "region, rank, quartile band, significance, trend.",
+         "path": path("latest_benchmarks", area_code=area)},
+        {"title": "An LA's outcome scorecard",
+         "about": "One row per logic-model outcome: indicators better / similar / worse than "
+         "the neighbours and England; gaps have status 'gap: no indicator yet'.",
+         "path": path("outcome_scorecard", area_code=area)},
+        {"title": "An indicator's series for an LA (every period, one neighbour set)",
+         "about": "The LA's value, neighbour average and England for each period, oldest first.",
+         "path": path("benchmarks", indicator_id=indicator, area_code=area,
+                      neighbour_set=set_id, _sort="period_start")},
+        {"title": "An indicator's published values (every breakdown)",
+         "about": "The normalised observations behind the benchmarks, with release and status.",
+         "path": path("observations", indicator_id=indicator, area_code=area, breakdown="Total")},
+        {"title": "The catalogue: indicators",
+         "about": "Every indicator: title, definition, dataset, unit, polarity, outcomes.",
+         "path": path("indicators", _size="max")},
+        {"title": "The catalogue: outcomes and their indicators",
+         "about": "The SEND logic model's outcomes; indicator_outcomes links them.",
+         "path": path("outcomes")},
+        {"title": "An LA's statistical neighbours",
+         "about": "The ten ranked neighbours of a set, with closeness.",
+         "path": path("statistical_neighbours", area_code=area, set_id=set_id)},
+    ]  # fmt: skip
