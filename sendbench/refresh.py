@@ -43,6 +43,7 @@ class DatasetResult:
     dataset_id: str
     status: str = "failed"  # loaded | unchanged | failed | skipped
     release: str | None = None
+    published: str | None = None  # the release's publication date, where the publisher gives it
     rows_loaded: int = 0
     files: list[RawFile] = field(default_factory=list)
     error: str | None = None
@@ -123,6 +124,7 @@ def refresh_one(
         harvester = load_harvester(dataset, catalogue)
         release = _find(harvester, http, from_dir, say)
         result.release = release.label
+        result.published = release.published
         source = release.url or source
         files = _get_files(harvester, release, http, say)
         result.files = list(files.values())
@@ -226,6 +228,7 @@ def _record(db, run_id, result: DatasetResult, started, fingerprint, source) -> 
         "run_id": run_id,
         "dataset_id": result.dataset_id,
         "release": result.release,
+        "published": result.published,
         "started": started,
         "finished": _now(),
         "rows_loaded": result.rows_loaded,

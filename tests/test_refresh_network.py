@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import responses
 from conftest import (
     LAS_URL,
@@ -16,6 +19,7 @@ from conftest import (
 )
 from responses import matchers
 
+from sendbench.benchmark.report import sources
 from sendbench.http import USER_AGENT
 
 
@@ -70,9 +74,15 @@ def test_latest_release_found_downloaded_and_loaded(tmp_path):
         _fixture_value("caseload.csv", "ehcplans", "E10000023", "202425", "All EHC plans"),
     )
     harvest = db.execute(
-        "select source, sha256, bytes, status from harvests where dataset_id = 'dfe_ehcp'"
+        "select source, sha256, bytes, status, published from harvests "
+        "where dataset_id = 'dfe_ehcp'"
     ).fetchone()
     assert harvest[0] == ZIP_URL and harvest[3] == "loaded" and harvest[2] == len(ehcp_zip())
+    # The release's publication date, as the EES content API gives it (inspection pack sources).
+    latest = json.loads(fixture_bytes("dfe", "ehcp", "latest_release.json"))
+    assert harvest[4] == latest["published"] and harvest[4]
+    shown = sources(db, pd.DataFrame({"dataset_id": ["dfe_ehcp"]})).set_index("dataset_id")
+    assert shown.loc["dfe_ehcp", "published"] == latest["published"]
 
 
 def test_second_refresh_with_nothing_changed_downloads_nothing(tmp_path):

@@ -83,6 +83,7 @@ HARVESTS = {
     "run_id": str,
     "dataset_id": str,
     "release": str,
+    "published": str,
     "file": str,
     "source": str,
     "sha256": str,
