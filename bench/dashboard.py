@@ -4,6 +4,7 @@ Run from the repository root:
 
     .venv/bin/python bench/dashboard.py [--db PATH | --data ../shared/data] [--clients 20]
                                         [--requests 200] [--area E06000051]
+                                        [--breakdown "Sex: Female" …] [--repeat 7]
 
 It uses ``--db`` if given, else builds one with ``sendbench refresh --from DATA`` into a
 temporary folder (about 40 s). It starts ``sendbench serve`` on a free port, waits for it, then:
@@ -16,12 +17,16 @@ temporary folder (about 40 s). It starts ``sendbench serve`` on a free port, wai
   worst case, rendering under load).
 
 It reports p50, p95 and max seconds per request and the page size. The target is p95 < 1 s for
-the same LA. The machine is shared and noisy: run it twice.
+the same LA. Then, in this process (``datasette.client``, no HTTP), it renders the LA's headline
+page and its page in each ``--breakdown`` (default ``Sex: Female`` and ``Ethnicity: Asian -
+Indian``) REPEAT times with the page cache emptied before each, and reports the median and the
+slowest render. The machine is shared and noisy: run it twice.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import sqlite3
 import statistics
@@ -33,6 +38,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 SENDBENCH = [sys.executable, "-m", "sendbench"]
@@ -65,6 +71,33 @@ def load(urls: list[str], clients: int) -> dict:
     }
 
 
+def in_process(db: Path, area: str, breakdowns: list[str], repeat: int) -> None:
+    """Median and slowest in-process render of the headline page and each breakdown page."""
+    from sendbench.catalogue import load_catalogue
+    from sendbench.dashboard import views
+    from sendbench.db.serve import make_datasette
+
+    datasette = make_datasette(db, catalogue=load_catalogue())
+
+    async def render(params: dict) -> tuple[float, int]:
+        views._pages.clear()  # every render a cache miss
+        started = time.perf_counter()
+        response = await datasette.client.get(f"{views.DASHBOARD_PATH}?{urlencode(params)}")
+        assert response.status_code == 200, (params, response.status_code)
+        return time.perf_counter() - started, len(response.content)
+
+    async def run() -> None:
+        await render({"area": area})  # start-up: Datasette's first request
+        for breakdown in ["", *breakdowns]:
+            params = {"area": area, **({"breakdown": breakdown} if breakdown else {})}
+            times = [await render(params) for _ in range(repeat)]
+            seconds = sorted(t for t, _ in times)
+            print(f"in-process {breakdown or 'headline':28} median {statistics.median(seconds):.3f} s, "
+                  f"max {seconds[-1]:.3f} s ({repeat} renders), {times[0][1] / 1024:.0f} KB")  # fmt: skip
+
+    asyncio.run(run())
+
+
 def build(data: Path, folder: Path) -> Path:
     db = folder / "sendbench.db"
     print(f"building {db} from {data} (about 40 s)…", flush=True)
@@ -80,7 +113,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--area", default="E06000051")
+    parser.add_argument("--breakdown", action="append",
+                        help="a breakdown to render in-process (repeatable)")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    breakdowns = args.breakdown or ["Sex: Female", "Ethnicity: Asian - Indian"]
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or build(args.data, Path(tmp))
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
@@ -111,6 +148,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=20)
+        in_process(db, args.area, breakdowns, args.repeat)
 
 
 if __name__ == "__main__":

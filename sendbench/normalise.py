@@ -18,6 +18,19 @@ import pandas as pd
 KNOWN_SYMBOLS = frozenset(
     {"c", "x", "z", "low", "k", "u", ".", "..", ":", "-", "*", "n/a", "na", "null", "~", "!"}
 )
+# What a symbol means where every publisher that uses it means the same (../shared/data/README.md,
+# "Symbols seen in these files"); ``missing`` is sendbench's own status for an empty cell. Others
+# (``k``, ``u``, ``-``, which is zero in the tribunal tables and no value in LAIT) depend on the
+# publication and are shown as published.
+SYMBOL_MEANINGS = {
+    "c": "suppressed",
+    "*": "suppressed",
+    "x": "not available",
+    "..": "not available",
+    "z": "not applicable",
+    "low": "rounds to zero",
+    "missing": "nothing published",
+}
 
 
 class PeriodError(ValueError):

@@ -1,9 +1,12 @@
 """The local area dashboard and the API guide, rendered in-process with ``datasette.client`` on the
 small database of tests/test_cli_benchmark.py (eight LAs, a made-up 20-week timeliness series and
-caseload, two neighbour sets), with the links of one outcome removed so that it is a gap.
+caseload, two neighbour sets), with the links of one outcome removed so that it is a gap, and
+made-up breakdown observations added here (see :func:`breakdown_rows`): one neighbour without a
+row and one with a suppressed value, a suppressed value of Shropshire's, a region without a row.
 
 Expected numbers are read from the ``latest_benchmarks`` view and the ``benchmarks`` table with
-sqlite3; the neighbour averages are also recomputed here from the made-up inputs.
+sqlite3; the neighbour averages are also recomputed here from the made-up inputs, and for the
+breakdowns with ``statistics.mean`` over the neighbours listed in ``statistical_neighbours``.
 """
 
 from __future__ import annotations
@@ -17,14 +20,21 @@ from contextlib import closing
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from test_cli_benchmark import INDICATOR, SETS, build_db, value
+from test_cli_benchmark import INDICATOR, LIVE, SETS, WM, build_db, value
 
 from sendbench.benchmark.store import compute_benchmarks
 from sendbench.catalogue import load_catalogue
 from sendbench.db.serve import make_datasette
 
 SHROPSHIRE = "E06000051"
+ENGLAND = "E92000001"
 GAP_OUTCOME = "jobs_for_cyp"
+FEMALE, MALE, INDIAN = "Sex: Female", "Sex: Male", "Ethnicity: Asian - Indian"
+AUTISM = "SEN primary need: Autistic spectrum disorder"
+NO_ROW = ("E06000019", "2023")  # Herefordshire: no Sex: Female row in 2023
+SUPPRESSED = ("E10000034", "2024")  # Worcestershire: Sex: Female 2024 published as "c"
+WESTMINSTER = "E09000033"  # no breakdowns at all
+WITH_BREAKDOWNS = [code for code in LIVE if code != WESTMINSTER]
 ROW = re.compile(
     r'<tr class="indicator" data-indicator="(?P<id>[^"]+)" data-period="(?P<period>[^"]+)">'
     r"(?P<body>.*?)</tr>",
@@ -38,11 +48,42 @@ CELL = re.compile(r'<td class="num (?P<kind>value|sn-mean|england)" data-value="
 def db_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("dashboard") / "sendbench.db"
     db = build_db(path)
+    db["observations"].insert_all(breakdown_rows())
     db.execute("delete from indicator_outcomes where outcome_id = ?", [GAP_OUTCOME])
     db.conn.commit()
     compute_benchmarks(db)  # reads the links from the tables: GAP_OUTCOME has no indicator
     db.conn.close()
     return path
+
+
+def breakdown_rows() -> list[dict]:
+    """Made-up observations in four breakdowns (see the module docstring)."""
+    rows = []
+    for year in ("2023", "2024"):
+        base = {"indicator_id": INDICATOR, "period": year, "period_start": f"{year}-01-01",
+                "period_end": f"{year}-12-31", "dataset_id": "dfe_ehcp",
+                "release": "2025"}  # fmt: skip
+        for i, code in enumerate([*WITH_BREAKDOWNS, ENGLAND, WM]):
+            number = round(value(code, year) + 1.5 * i, 1) if code in LIVE else 40.0 + i
+            female = {**base, "area_code": code, "breakdown": FEMALE, "value": number}
+            if (code, year) == SUPPRESSED:
+                female.update(value=None, status="c")
+            if (code, year) != NO_ROW:
+                rows.append(female)
+            if code != WM:  # the region publishes no Sex: Male figures
+                male = {**female, "breakdown": MALE, "value": 30.0 + i, "status": None}
+                if (code, year) == (SHROPSHIRE, "2024"):
+                    male.update(value=None, status="c")
+                rows.append(male)
+    rows.append({**base, "area_code": SHROPSHIRE, "breakdown": INDIAN, "value": 12.5})
+    caseload = {"indicator_id": "ehcp_caseload", "period": "2024/25", "breakdown": AUTISM,
+                "period_start": "2024-09-01", "period_end": "2025-08-31",
+                "dataset_id": "dfe_ehcp"}  # fmt: skip
+    rows += [
+        {**caseload, "area_code": code, "value": 300.0 + 10 * i}
+        for i, code in enumerate(WITH_BREAKDOWNS)
+    ]
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +269,189 @@ def test_api_guide_lists_working_json_endpoints(datasette):
         assert "_shape=array" in path
         answer = get(datasette, path)
         assert answer.status_code == 200 and isinstance(answer.json(), list), path
+
+
+# Breakdowns ------------------------------------------------------------------------------------
+
+BD_CELL = re.compile(r'<td class="num (?P<kind>value|sn-mean|region|england)" data-value="'
+                     r'(?P<raw>[^"]*)"[^>]*>(?P<text>.*?)</td>', re.S)  # fmt: skip
+NOTE = ("Ranks, quartile bands, significance and trends are computed for the headline figures "
+        "only; this breakdown shows values and a simple neighbour average computed from the "
+        "published observations.")  # fmt: skip
+
+
+def breakdown_cells(text: str) -> dict[tuple[str, str], dict]:
+    """(indicator, period) -> {kind: (raw data-value, visible text)} of a breakdown page."""
+    rows = {}
+    for match in ROW.finditer(text):
+        cells = {
+            c["kind"]: (
+                c["raw"],
+                " ".join(html.unescape(re.sub(r"<[^>]+>", "", c["text"])).split()),
+            )
+            for c in BD_CELL.finditer(match["body"])
+        }
+        rows[(match["id"], match["period"])] = cells
+    return rows
+
+
+def observed(db_path, area_code: str, breakdown: str, period: str, indicator=INDICATOR):
+    rows = query(db_path, "select value, status from observations where indicator_id = ? and "
+                 "area_code = ? and period = ? and breakdown = ?",
+                 [indicator, area_code, period, breakdown])  # fmt: skip
+    return rows[0] if rows else None
+
+
+def expected_neighbour_mean(db_path, breakdown: str, period: str, set_id="dfe-2025-05"):
+    """statistics.mean over the set's listed neighbours that have a value; (mean, n, N)."""
+    codes = [r["neighbour_code"] for r in query(
+        db_path, "select neighbour_code from statistical_neighbours where set_id = ? and "
+        "area_code = ?", [set_id, SHROPSHIRE])]  # fmt: skip
+    rows = [observed(db_path, code, breakdown, period) for code in codes]
+    values = [r["value"] for r in rows if r and r["value"] is not None]
+    return (statistics.mean(values) if values else None), len(values), len(codes)
+
+
+def test_the_select_lists_the_las_breakdowns_by_topic(datasette, db_path):
+    text = page(datasette, area=SHROPSHIRE)
+    assert '<label for="breakdown">Breakdown (age, sex, ethnicity, primary need…)</label>' in text
+    select = text[text.index('<select id="breakdown" name="breakdown">') :]
+    select = html.unescape(select[: select.index("</select>")])
+    first = re.search(r'<option value="([^"]*)"[^>]*>([^<]+)</option>', select)
+    assert first.groups() == ("", "Headline (all children and young people)")
+    stored = query(db_path, "select distinct breakdown from observations where area_code = ? "
+                   "and breakdown != 'Total'", [SHROPSHIRE])  # fmt: skip
+    expected: dict[str, set] = {}
+    for r in stored:
+        topic, label = r["breakdown"].split(": ", 1)
+        expected.setdefault(topic, set()).add((r["breakdown"], label))
+    groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', select, re.S)
+    shown_groups = {
+        topic: set(re.findall(r'<option value="([^"]+)">([^<]+)</option>', body))
+        for topic, body in groups
+    }
+    assert shown_groups == expected
+    assert set(expected) == {"Sex", "Ethnicity", "SEN primary need"}
+    assert NOTE not in text  # the headline page is the headline page
+
+
+@pytest.mark.parametrize("period", ["", "2023"])  # "": the latest in the breakdown (2024)
+def test_a_breakdown_page_shows_the_la_neighbours_region_and_england(datasette, db_path, period):
+    text = page(datasette, area=SHROPSHIRE, breakdown=FEMALE.replace(" ", "+"), period=period)
+    assert text.count(NOTE) == 1
+    period = period or "2024"
+    rows = breakdown_cells(text)
+    assert set(rows) == {(INDICATOR, period)}
+    cells = rows[(INDICATOR, period)]
+    mean, n, size = expected_neighbour_mean(db_path, FEMALE, period)
+    assert n == size - 1  # one neighbour suppressed in 2024, one without a row in 2023
+    assert float(cells["sn-mean"][0]) == pytest.approx(mean)
+    assert cells["sn-mean"][1] == f"{shown(mean)} ({n} of {size} neighbours)"
+    for kind, code in (("value", SHROPSHIRE), ("region", WM), ("england", ENGLAND)):
+        number = observed(db_path, code, FEMALE, period)["value"]
+        assert float(cells[kind][0]) == number, kind
+        assert cells[kind][1] == shown(number), kind
+    periods = text[
+        text.index('<select id="period"') : text.index("</select>", text.index('id="period"'))
+    ]
+    assert re.findall(r'<option value="(\d+)"', periods) == ["2024", "2023"]  # the breakdown's
+
+
+def test_breakdown_pages_have_no_rank_band_significance_or_trend_columns(datasette):
+    text = page(datasette, area=SHROPSHIRE, breakdown=FEMALE)
+    table = text[text.index('<table class="sb-indicators sb-breakdown">') :]
+    headers = re.findall(r'<th scope="col">([^<]+)</th>', table[: table.index("</thead>")])
+    assert headers == ["Indicator", "Period", "Shropshire", "Neighbour average",
+                       f"Region {WM}", "England", "Chart"]  # fmt: skip
+    for word in ("Band and rank", "vs neighbours", "vs England", "not compared", "not assessed"):
+        assert word not in text, word
+    chart = text[text.index(f'id="charts-{INDICATOR}"') :]
+    chart = chart[: chart.index("</svg>")]
+    for series in ("s-value", "s-sn_mean", "s-england_value"):  # LA, neighbours, England
+        assert len(re.search(rf'class="{series}" points="([^"]+)"', chart)[1].split()) == 2
+
+
+def test_a_suppressed_value_shows_its_status(datasette, db_path):
+    cells = breakdown_cells(page(datasette, area=SHROPSHIRE, breakdown=MALE))[(INDICATOR, "2024")]
+    assert observed(db_path, SHROPSHIRE, MALE, "2024") == {"value": None, "status": "c"}
+    assert cells["value"] == ("", "c (suppressed)")
+    assert observed(db_path, WM, MALE, "2024") is None
+    assert cells["region"] == ("", "not published")
+    mean, n, size = expected_neighbour_mean(db_path, MALE, "2024")
+    assert (float(cells["sn-mean"][0]), n) == (pytest.approx(mean), size)
+
+
+def test_a_breakdown_without_neighbour_values_says_so(datasette, db_path):
+    cells = breakdown_cells(page(datasette, area=SHROPSHIRE, breakdown=INDIAN))[(INDICATOR, "2024")]
+    assert float(cells["value"][0]) == observed(db_path, SHROPSHIRE, INDIAN, "2024")["value"]
+    size = len(SETS["dfe-2025-05"][SHROPSHIRE])
+    assert cells["sn-mean"] == ("", f"no value (0 of {size} neighbours)")
+    assert cells["england"] == ("", "not published")
+
+
+def test_outcomes_without_an_indicator_in_the_breakdown_say_so(datasette, db_path):
+    text = page(datasette, area=SHROPSHIRE, breakdown=AUTISM)
+    outcomes = query(db_path, "select id from outcomes")
+    assert text.count('<section class="sb-outcome"') == len(outcomes)
+    rows = breakdown_cells(text)
+    assert set(rows) == {("ehcp_caseload", "2024/25")}
+    families = text[text.index('id="outcome-families_heard"') :]
+    families = families[: families.index("</section>")]
+    assert "No indicator of this outcome has data for Shropshire in the breakdown" in families
+    gaps = text[text.index('<ul class="gaps"') : text.index("</ul>", text.index('class="gaps"'))]
+    assert f'data-outcome="{GAP_OUTCOME}">Gap:' in gaps
+    mean = statistics.mean(
+        observed(db_path, code, AUTISM, "2024/25", "ehcp_caseload")["value"]
+        for code in SETS["dfe-2025-05"][SHROPSHIRE]
+    )
+    assert float(rows[("ehcp_caseload", "2024/25")]["sn-mean"][0]) == pytest.approx(mean)
+
+
+def test_the_url_keeps_the_breakdown(datasette, db_path):
+    response = get(datasette, "/-/sendbench/dashboard?area=Shropshire&breakdown=Sex%3A+Female")
+    assert response.status_code == 302
+    params = parse_qs(urlparse(response.headers["location"]).query)
+    assert params == {"area": [SHROPSHIRE], "breakdown": [FEMALE]}
+    text = page(datasette, area=SHROPSHIRE, breakdown="Sex%3A+Female")
+    assert f'<option value="{FEMALE}" selected>Female</option>' in text
+    json_url = html.unescape(re.search(r'<a href="([^"]+)">These numbers as JSON</a>', text)[1])
+    params = parse_qs(urlparse(json_url).query)
+    assert params["area_code"] == [SHROPSHIRE] and params["breakdown"] == [FEMALE]
+    assert params["_shape"] == ["array"] and "/observations.json" in json_url
+    served = get(datasette, json_url).json()
+    stored = query(db_path, "select * from observations where area_code = ? and breakdown = ?",
+                   [SHROPSHIRE, FEMALE])  # fmt: skip
+    assert sorted((r["period"], r["value"]) for r in served) == sorted(
+        (r["period"], r["value"]) for r in stored
+    )
+    row = next(ROW.finditer(text))["body"]
+    rows_link = html.unescape(re.search(r'<a href="([^"]+)">rows</a>', row)[1])
+    assert parse_qs(urlparse(rows_link).query)["breakdown"] == [FEMALE]
+    answer = get(
+        datasette, rows_link.replace("/observations?", "/observations.json?") + "&_shape=array"
+    )
+    assert {r["breakdown"] for r in answer.json()} == {FEMALE} and len(answer.json()) == 2
+    total = get(datasette, f"/-/sendbench/dashboard?area={SHROPSHIRE}&breakdown=Total")
+    assert total.status_code == 302
+    assert parse_qs(urlparse(total.headers["location"]).query) == {"area": [SHROPSHIRE]}
+
+
+@pytest.mark.parametrize(
+    ("breakdown", "listed"),
+    [("Sex: Unknown", "Its 'Sex' breakdowns: Female, Male."),
+     ("Age: 6", "Its breakdown topics (number of breakdowns): Ethnicity (1), SEN primary need (1), "
+      "Sex (2).")],
+)  # fmt: skip
+def test_an_unknown_breakdown_says_which_exist(datasette, breakdown, listed):
+    response = get(datasette, f"/-/sendbench/dashboard?area={SHROPSHIRE}&breakdown={breakdown}")
+    assert response.status_code == 404
+    text = html.unescape(response.text)
+    assert f"Shropshire (E06000051) has no observations in the breakdown '{breakdown}'." in text
+    assert listed in text
+    assert 'role="alert"' in text and f'href="/-/sendbench/dashboard?area={SHROPSHIRE}"' in text
+
+
+def test_an_la_without_breakdowns_says_it_has_headline_figures_only(datasette):
+    response = get(datasette, f"/-/sendbench/dashboard?area={WESTMINSTER}&breakdown=Sex%3A+Female")
+    assert response.status_code == 404
+    assert "It has headline figures only." in html.unescape(response.text)

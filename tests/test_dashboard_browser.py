@@ -5,7 +5,9 @@ Selenium Manager never downloads anything) opens Shropshire's dashboard.
 
 Checked: the charts are drawn (non-empty boxes, lines with length), the numbers on the page
 equal the ``benchmarks`` table (read here with sqlite3), the page is usable by keyboard, and
-axe-core (vendored under tests/vendor/axe-core, MPL-2.0) finds no accessibility violations.
+axe-core (vendored under tests/vendor/axe-core, MPL-2.0) finds no accessibility violations; the
+same for Shropshire in the breakdown "Sex: Female", whose numbers must equal the
+``observations`` table (the neighbour average recomputed here with ``statistics.mean``).
 A screenshot is saved under the test's tmp folder. Under CI=true a missing browser fails; else
 the module is skipped with the reason.
 """
@@ -16,6 +18,7 @@ import json
 import os
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -176,9 +179,10 @@ def test_numbers_on_the_page_equal_the_benchmarks_table(dashboard, full_db):
                 assert text.startswith(shown(record[column])), (row, kind, text)
 
 
-def test_no_accessibility_violations(dashboard, tmp_path_factory):
-    dashboard.execute_script(AXE.read_text(encoding="utf-8"))
-    results = dashboard.execute_async_script(
+def assert_no_axe_violations(driver, tmp_path_factory) -> None:
+    """Run axe-core on the open page; fail listing the violations (details saved as JSON)."""
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    results = driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations))"
         ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));"
@@ -187,6 +191,10 @@ def test_no_accessibility_violations(dashboard, tmp_path_factory):
     report.write_text(json.dumps(results, indent=2))
     summary = [(v["id"], v["impact"], v["help"], len(v["nodes"])) for v in results]
     assert summary == [], f"axe violations (details in {report}): {summary}"
+
+
+def test_no_accessibility_violations(dashboard, tmp_path_factory):
+    assert_no_axe_violations(dashboard, tmp_path_factory)
 
 
 def test_keyboard_user_can_choose_an_la(server, browser):
@@ -209,3 +217,73 @@ def test_keyboard_user_can_choose_an_la(server, browser):
         "return getComputedStyle(a).outlineStyle"
     )
     assert outline == "solid"
+
+
+FEMALE = "Sex: Female"
+
+
+def observations(db: Path, area_code: str, breakdown: str) -> dict[tuple[str, str], dict]:
+    """(indicator, period) -> the observation row of the area in the breakdown."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("select * from observations where area_code = ? and breakdown = ?",
+                            [area_code, breakdown])  # fmt: skip
+        return {(r["indicator_id"], r["period"]): dict(r) for r in rows}
+
+
+def neighbour_codes(db: Path, set_id: str = "dfe-2025-05") -> list[str]:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("select neighbour_code from statistical_neighbours where set_id = ? "
+                            "and area_code = ?", [set_id, SHROPSHIRE])  # fmt: skip
+        return [r[0] for r in rows]
+
+
+def test_a_breakdown_page_equals_the_observations_and_passes_axe(
+    server, browser, full_db, tmp_path_factory
+):
+    browser.get(f"{server}/-/sendbench/dashboard?area={SHROPSHIRE}&set=dfe-2025-05"
+                "&breakdown=Sex%3A+Female")  # fmt: skip
+    assert "Shropshire" in browser.title and FEMALE in browser.title
+    assert browser.execute_script("return document.getElementById('breakdown').value") == FEMALE
+    note = browser.execute_script("return document.getElementById('breakdown-note').innerText")
+    assert "computed for the headline figures only" in note
+    rows = browser.execute_script(
+        "return [...document.querySelectorAll('tr.indicator')].map(tr => ({"
+        " id: tr.dataset.indicator, period: tr.dataset.period,"
+        " cells: Object.fromEntries(['value', 'sn-mean', 'england'].map(k => {"
+        "   const td = tr.querySelector('td.' + k);"
+        "   return [k, [td.dataset.value, td.innerText.trim()]]; }))}))"
+    )
+    mine = observations(full_db, SHROPSHIRE, FEMALE)
+    england = observations(full_db, "E92000001", FEMALE)
+    peers = [observations(full_db, code, FEMALE) for code in neighbour_codes(full_db)]
+    latest: dict[str, dict] = {}
+    for row in mine.values():  # each indicator's latest period in the breakdown
+        best = latest.get(row["indicator_id"])
+        if best is None or row["period_start"] > best["period_start"]:
+            latest[row["indicator_id"]] = row
+    assert {(r["id"], r["period"]) for r in rows} == {
+        (r["indicator_id"], r["period"]) for r in latest.values()
+    }
+    for row in rows:
+        key = (row["id"], row["period"])
+        for kind, record in (("value", mine.get(key)), ("england", england.get(key))):
+            raw, text = row["cells"][kind]
+            if record is None or record["value"] is None:
+                assert raw == "" and text, (row, kind)  # a status or "not published"
+            else:
+                assert float(raw) == record["value"], (row, kind)
+                assert text == shown(record["value"]), (row, kind, text)
+        values = [p[key]["value"] for p in peers if key in p and p[key]["value"] is not None]
+        raw, text = row["cells"]["sn-mean"]
+        assert (float(raw) if raw else None) == (
+            pytest.approx(statistics.mean(values)) if values else None
+        ), row
+        assert text.endswith(f"({len(values)} of {len(peers)} neighbours)"), (row, text)
+    assert len(rows) > 10
+    charts = browser.execute_script(
+        "return [...document.querySelectorAll('svg.trend-chart')].map(s =>"
+        " [...s.querySelectorAll('polyline')].map(p => p.getTotalLength()))"
+    )
+    assert charts and all(any(length > 0 for length in lines) for lines in charts)
+    assert_no_axe_violations(browser, tmp_path_factory)

@@ -5,7 +5,9 @@
 logic-model outcome with its indicators (value, neighbour average, England, band, significance,
 trend, the series over time and the neighbours' values) and the outcome gaps. The rows are the
 ``benchmarks`` table's (for the default set they are the ``latest_benchmarks`` view's rows), so
-the dashboard, the CLI, the workbook and the JSON API cannot disagree.
+the dashboard, the CLI, the workbook and the JSON API cannot disagree. With a breakdown
+(``Sex: Female`` …) the rows come from ``observations`` instead (:mod:`.breakdowns`): values and
+a simple neighbour average only, as nothing else is computed for breakdowns.
 """
 
 from __future__ import annotations
@@ -19,9 +21,17 @@ import sqlite_utils
 from sendbench.benchmark.outcomes import GAP, NO_DATA
 from sendbench.benchmark.report import choose_set, resolve_area
 from sendbench.benchmark.store import last_run
+from sendbench.dashboard.breakdowns import (
+    BreakdownError,
+    breakdown_rows,
+    choose_rows,
+    group_breakdowns,
+    list_breakdowns,
+    unknown_breakdown,
+)
 from sendbench.errors import AreaError
 
-__all__ = ["AreaError", "Dashboard", "find_area", "list_las", "load_dashboard"]
+__all__ = ["AreaError", "BreakdownError", "Dashboard", "find_area", "list_las", "load_dashboard"]
 
 ROWS_SQL = """
 select b.*, i.title as indicator_title, i.definition, i.dataset as dataset_id, o.release
@@ -50,6 +60,10 @@ class Dashboard:
     period: str | None = None
     gaps: list[dict] = field(default_factory=list)
     no_data: list[dict] = field(default_factory=list)
+    breakdown: str | None = None  # None: the headline ("Total")
+    breakdowns: list[dict] = field(default_factory=list)  # the LA's, grouped by topic
+    counts: dict[str, int] = field(default_factory=dict)  # outcome -> indicators shown
+    region: dict | None = None  # the LA's region (breakdown pages)
 
 
 def list_las(conn: sqlite3.Connection) -> list[dict]:
@@ -76,27 +90,86 @@ def find_area(conn: sqlite3.Connection, query: str) -> dict:
 
 
 def load_dashboard(conn: sqlite3.Connection, area: dict, set_id: str | None = None,
-                   outcome: str | None = None, period: str | None = None) -> Dashboard:  # fmt: skip
-    """The dashboard of ``area`` (a row of ``areas``). BenchmarkError for an unknown set."""
+                   outcome: str | None = None, period: str | None = None,
+                   breakdown: str | None = None) -> Dashboard:  # fmt: skip
+    """The dashboard of ``area`` (a row of ``areas``): the headline benchmarks, or with
+    ``breakdown`` the LA's observations in that breakdown (see :mod:`.breakdowns`).
+    BenchmarkError for an unknown set, BreakdownError for a breakdown the LA does not have."""
     db = sqlite_utils.Database(conn)
     chosen = choose_set(db, set_id or None)
     run = last_run(db) or {}
-    rows = _query(conn, ROWS_SQL, [area["area_code"], chosen])
+    breakdowns = list_breakdowns(conn, area["area_code"])
+    if breakdown and breakdown not in breakdowns:
+        raise unknown_breakdown(area, breakdown, breakdowns)
+    neighbours = _neighbours(conn, area["area_code"], chosen)
+    if breakdown:
+        rows = breakdown_rows(conn, area, chosen, breakdown)
+    else:
+        rows = _query(conn, ROWS_SQL, [area["area_code"], chosen])
     periods = _periods(rows)
-    if period and period not in periods:
-        period = None  # a period this LA has no data for: show the latest instead
-    shown = [r for r in rows if (r["period"] == period if period else r["is_latest"] == 1)]
-    history: dict[str, list[dict]] = {}
-    for r in rows:
-        history.setdefault(r["indicator_id"], []).append(r)
-    neighbours = _query(
+    period = period if period in periods else None  # no data then: each indicator's latest
+    if breakdown:
+        shown = choose_rows(rows, period)
+    else:
+        shown = _headline_rows(conn, area, chosen, rows, period, neighbours)
+    cards, by_outcome = _outcomes(conn, area["area_code"], chosen)
+    if outcome and outcome not in {c["outcome_id"] for c in cards}:
+        outcome = None
+    listed = {c["outcome_id"]: _in_outcome(shown, by_outcome, c) for c in cards}
+    sections = [{**c, "rows": listed[c["outcome_id"]]} for c in cards
+                if not outcome or c["outcome_id"] == outcome]  # fmt: skip
+    if breakdown:  # outcomes with an indicator in the catalogue but none in this breakdown
+        no_data = [c for c in cards if c["status"] != GAP and not listed[c["outcome_id"]]]
+    else:
+        no_data = [c for c in cards if c["status"] == NO_DATA]
+    return Dashboard(
+        area=area, neighbour_set=chosen, run=run,
+        sets=json.loads(run.get("neighbour_sets") or "[]"),
+        neighbours=neighbours, outcomes=cards, sections=sections, periods=periods,
+        outcome=outcome, period=period,
+        gaps=[c for c in cards if c["status"] == GAP], no_data=no_data,
+        breakdown=breakdown or None, breakdowns=group_breakdowns(breakdowns),
+        counts={k: len(v) for k, v in listed.items()},
+        region=_region(conn, area) if breakdown else None,
+    )  # fmt: skip
+
+
+def _neighbours(conn: sqlite3.Connection, area_code: str, set_id: str) -> list[dict]:
+    """The LA's neighbours in the set, by rank: rank, neighbour_code, name, closeness."""
+    return _query(
         conn,
         "select s.rank, s.neighbour_code, coalesce(a.name, s.neighbour_name) as name, "
         "s.closeness from statistical_neighbours s left join areas a "
         "on a.area_code = s.neighbour_code where s.area_code = ? and s.set_id = ? order by s.rank",
-        [area["area_code"], chosen],
+        [area_code, set_id],
     )
-    peers = _peer_values(conn, chosen, [n["neighbour_code"] for n in neighbours])
+
+
+def _outcomes(conn: sqlite3.Connection, area_code: str, set_id: str) -> tuple[list, dict]:
+    """The LA's scorecard rows (blank ones if it has no benchmarks), in the logic model's
+    order, and outcome -> the ids of its indicators."""
+    cards = _query(
+        conn,
+        "select * from benchmark_scorecard where area_code = ? and neighbour_set = ? "
+        "order by position",
+        [area_code, set_id],
+    )
+    links = _query(conn, "select indicator_id, outcome_id from indicator_outcomes", [])
+    by_outcome: dict[str, set[str]] = {}
+    for link in links:
+        by_outcome.setdefault(link["outcome_id"], set()).add(link["indicator_id"])
+    return cards or _blank_cards(conn), by_outcome
+
+
+def _headline_rows(conn, area: dict, set_id: str, rows: list[dict], period: str | None,
+                   neighbours: list[dict]) -> list[dict]:  # fmt: skip
+    """The benchmark rows shown (at ``period``, else each indicator's latest), each with its
+    series over time and the neighbour group's values."""
+    shown = [r for r in rows if (r["period"] == period if period else r["is_latest"] == 1)]
+    history: dict[str, list[dict]] = {}
+    for r in rows:
+        history.setdefault(r["indicator_id"], []).append(r)
+    peers = _peer_values(conn, set_id, [n["neighbour_code"] for n in neighbours])
     names = {n["neighbour_code"]: n["name"] for n in neighbours}
     for r in shown:
         r["history"] = history[r["indicator_id"]]
@@ -104,35 +177,21 @@ def load_dashboard(conn: sqlite3.Connection, area: dict, set_id: str | None = No
             (names[code], value, False)
             for code, value in peers.get((r["indicator_id"], r["period"]), [])
         ]
-    cards = _query(
-        conn,
-        "select * from benchmark_scorecard where area_code = ? and neighbour_set = ? "
-        "order by position",
-        [area["area_code"], chosen],
-    )
-    cards = cards or _blank_cards(conn)
-    links = _query(conn, "select indicator_id, outcome_id from indicator_outcomes", [])
-    by_outcome: dict[str, list[str]] = {}
-    for link in links:
-        by_outcome.setdefault(link["outcome_id"], []).append(link["indicator_id"])
-    if outcome and outcome not in {c["outcome_id"] for c in cards}:
-        outcome = None
-    sections = []
-    for card in cards:
-        if outcome and card["outcome_id"] != outcome:
-            continue
-        ids = set(by_outcome.get(card["outcome_id"], []))
-        items = sorted((r for r in shown if r["indicator_id"] in ids),
-                       key=lambda r: (r["indicator_title"] or r["indicator_id"]))  # fmt: skip
-        sections.append({**card, "rows": items})
-    return Dashboard(
-        area=area, neighbour_set=chosen, run=run,
-        sets=json.loads(run.get("neighbour_sets") or "[]"),
-        neighbours=neighbours, outcomes=cards, sections=sections, periods=periods,
-        outcome=outcome, period=period,
-        gaps=[c for c in cards if c["status"] == GAP],
-        no_data=[c for c in cards if c["status"] == NO_DATA],
-    )  # fmt: skip
+    return shown
+
+
+def _in_outcome(shown: list[dict], by_outcome: dict[str, set[str]], card: dict) -> list[dict]:
+    """The rows of the outcome's indicators, by title."""
+    ids = by_outcome.get(card["outcome_id"], set())
+    return sorted((r for r in shown if r["indicator_id"] in ids),
+                  key=lambda r: (r["indicator_title"] or r["indicator_id"]))  # fmt: skip
+
+
+def _region(conn: sqlite3.Connection, area: dict) -> dict | None:
+    """The LA's region (area_code, name), if ``areas`` names one."""
+    rows = _query(conn, "select area_code, name from areas where area_code = ?",
+                  [area.get("region_code")])  # fmt: skip
+    return rows[0] if rows else None
 
 
 def _query(conn: sqlite3.Connection, sql: str, params: list) -> list[dict]:

@@ -1,8 +1,9 @@
 """The dashboard's pages: ``/-/sendbench/dashboard`` (one LA) and ``/-/sendbench/api`` (the guide).
 
-The dashboard URL carries the choice (``?area=E06000051&set=dfe-2025-05&outcome=…&period=…``) so
-it can be bookmarked; a name or DfE code in ``area`` redirects to the LA's ONS code. An unknown
-LA or neighbour set gives a 404 page that says what exists. The API guide lists the JSON
+The dashboard URL carries the choice (``?area=E06000051&set=dfe-2025-05&outcome=…&period=…
+&breakdown=Sex: Female``) so it can be bookmarked; a name or DfE code in ``area`` redirects to the
+LA's ONS code, and ``breakdown=Total`` to the headline page's URL (no breakdown). An unknown LA,
+neighbour set or breakdown gives a 404 page that says what exists. The API guide lists the JSON
 endpoints other tools should use, with a live example of each from this database.
 """
 
@@ -19,12 +20,19 @@ from datasette.utils.asgi import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sendbench.benchmark.store import BenchmarkError
+from sendbench.dashboard.breakdowns import HEADLINE, status_text
 from sendbench.dashboard.charts import fmt, marker_defs, neighbours_svg, trend_svg
-from sendbench.dashboard.data import AreaError, find_area, list_las, load_dashboard
+from sendbench.dashboard.data import (
+    AreaError,
+    BreakdownError,
+    find_area,
+    list_las,
+    load_dashboard,
+)
 
 DASHBOARD_PATH = "/-/sendbench/dashboard"
 API_PATH = "/-/sendbench/api"
-FILTERS = ("area", "set", "outcome", "period")
+FILTERS = ("area", "set", "outcome", "period", "breakdown")
 # The pages are rendered by a plain (synchronous) Jinja environment: Datasette's own is async and
 # several times slower on a page of ~200 indicator rows. The pages use only ``urls``.
 TEMPLATES = Environment(
@@ -67,15 +75,23 @@ async def _dashboard(datasette, args: dict) -> Response:
         return _render(datasette, context)
     try:
         area = await db.execute_fn(lambda conn: find_area(conn, args["area"]))
-        if area["area_code"] != args["area"]:  # a name or DfE code: go to the bookmarkable URL
-            return Response.redirect(dashboard_url({**args, "area": area["area_code"]}))
+        canonical = {**args, "area": area["area_code"]}
+        if args["breakdown"] == HEADLINE:  # the headline is the page without a breakdown
+            canonical["breakdown"] = ""
+        if canonical != args:  # a name, a DfE code or "Total": go to the bookmarkable URL
+            return Response.redirect(dashboard_url(canonical))
         dash = await db.execute_fn(
             lambda conn: load_dashboard(
-                conn, area, args["set"], args["outcome"] or None, args["period"] or None
+                conn, area, args["set"], args["outcome"] or None, args["period"] or None,
+                args["breakdown"] or None,
             )
-        )
+        )  # fmt: skip
     except (AreaError, BenchmarkError) as exc:
         return _render(datasette, {**context, "error": str(exc)}, status=404)
+    except BreakdownError as exc:
+        headline = dashboard_url({**args, "breakdown": ""})
+        context.update(error=str(exc), error_link=datasette.urls.path(headline))
+        return _render(datasette, context, status=404)
     _decorate(datasette, db.name, dash)
     context.update(dash=dash, json_url=_json_url(datasette, db.name, dash))
     return _render(datasette, context)
@@ -101,14 +117,32 @@ def _decorate(datasette, database: str, dash) -> None:
             first[row["indicator_id"]] = section
             title = row["indicator_title"] or row["indicator_id"]
             row["trend_chart"] = trend_svg(row["history"], name, title, row["unit"] or "")
-            row["neighbours_chart"] = neighbours_svg(row["peers"], title)
-            row["shown"] = {k: fmt(row[k]) for k in ("value", "sn_mean", "england_value")}
-            row["links"] = _links(datasette, database, row, dash.neighbour_set)
+            if dash.breakdown:
+                row["shown"] = _breakdown_texts(row)
+            else:
+                row["neighbours_chart"] = neighbours_svg(row["peers"], title)
+                row["shown"] = {k: fmt(row[k]) for k in ("value", "sn_mean", "england_value")}
+            row["links"] = _links(datasette, database, row, dash)
             rows.append(row)
         section["rows"] = rows
 
 
-def _links(datasette, database: str, row: dict, set_id: str) -> dict:
+def _breakdown_texts(row: dict) -> dict:
+    """A breakdown row's numbers as shown: a published symbol (with its meaning) or "not
+    published" where there is no number, never a blank or a zero."""
+    return {
+        "value": _value_text(row["value"], row["status"]),
+        "sn_mean": fmt(row["sn_mean"]),
+        "region_value": _value_text(row["region_value"], row["region_status"]),
+        "england_value": _value_text(row["england_value"], row["england_status"]),
+    }
+
+
+def _value_text(value: float | None, status: str | None) -> str:
+    return fmt(value) if value is not None else status_text(status)
+
+
+def _links(datasette, database: str, row: dict, dash) -> dict:
     urls = datasette.urls
 
     def table(name: str, **filters) -> str:
@@ -120,15 +154,16 @@ def _links(datasette, database: str, row: dict, set_id: str) -> dict:
             "observations",
             indicator_id=row["indicator_id"],
             area_code=row["area_code"],
-            breakdown="Total",
+            breakdown=dash.breakdown or HEADLINE,
         ),  # fmt: skip
-        "benchmark": table(
+    }
+    if not dash.breakdown:  # benchmarks are computed for the headline only
+        links["benchmark"] = table(
             "benchmarks",
             indicator_id=row["indicator_id"],
             area_code=row["area_code"],
-            neighbour_set=set_id,
-        ),  # fmt: skip
-    }
+            neighbour_set=dash.neighbour_set,
+        )
     if row["dataset_id"]:
         links["source"] = urls.row(database, "datasets", tilde_encode(row["dataset_id"]))
         links["release"] = table("harvests", dataset_id=row["dataset_id"], status="loaded")
@@ -137,6 +172,12 @@ def _links(datasette, database: str, row: dict, set_id: str) -> dict:
 
 def _json_url(datasette, database: str, dash) -> str:
     code = dash.area["area_code"]
+    if dash.breakdown:  # the observations behind a breakdown page
+        filters = {"area_code": code, "breakdown": dash.breakdown}
+        filters.update({"period": dash.period} if dash.period else {})
+        filters.update(_shape="array", _size="max")
+        path = datasette.urls.table(database, "observations", format="json")
+        return path + "?" + urlencode(filters)
     if dash.neighbour_set == dash.run.get("default_set") and not dash.period:
         return (
             datasette.urls.table(database, "latest_benchmarks", format="json")
@@ -170,7 +211,8 @@ async def api_page(datasette, request) -> Response:
 
 def api_endpoints(datasette, database: str, area: str = "E06000051",
                   indicator: str = "ehcp_20_week_timeliness_pct",
-                  set_id: str = "dfe-2025-05") -> list[dict]:  # fmt: skip
+                  set_id: str = "dfe-2025-05",
+                  breakdown: str = "Sex: Female") -> list[dict]:  # fmt: skip
     """The JSON endpoints the guide documents: title, what it returns, path."""
 
     def path(table: str, **filters) -> str:
@@ -196,6 +238,10 @@ def api_endpoints(datasette, database: str, area: str = "E06000051",
         {"title": "An indicator's published values (every breakdown)",
          "about": "The normalised observations behind the benchmarks, with release and status.",
          "path": path("observations", indicator_id=indicator, area_code=area, breakdown="Total")},
+        {"title": "An LA's published values in one breakdown",
+         "about": "Every indicator and period the LA has in a breakdown such as 'Sex: Female' "
+         "or 'Ethnicity: Asian - Indian' (the dashboard's Breakdown filter), with status.",
+         "path": path("observations", area_code=area, breakdown=breakdown, _size="max")},
         {"title": "The catalogue: indicators",
          "about": "Every indicator: title, definition, dataset, unit, polarity, outcomes.",
          "path": path("indicators", _size="max")},
