@@ -12,6 +12,7 @@ breakdowns with ``statistics.mean`` over the neighbours listed in ``statistical_
 from __future__ import annotations
 
 import asyncio
+import gzip
 import html
 import re
 import sqlite3
@@ -19,6 +20,7 @@ import statistics
 from contextlib import closing
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 from test_cli_benchmark import INDICATOR, LIVE, SETS, WM, build_db, value
 
@@ -242,6 +244,33 @@ def test_everything_the_page_needs_is_served_here(datasette):
     for asset in assets:
         assert get(datasette, asset).status_code == 200, asset
     assert '<html lang="en">' in text
+
+
+@pytest.mark.parametrize(
+    ("accept", "gzipped"),
+    [("gzip, deflate, br", True), ("identity", False), ("gzip;q=0, deflate", False), ("*", True)],
+)
+def test_the_page_is_gzipped_for_clients_that_accept_it(datasette, accept, gzipped):
+    path = f"/-/sendbench/dashboard?area={SHROPSHIRE}&set={list(SETS)[1]}"
+    plain = get(datasette, path).text  # rendered (and cached) first
+    for _ in range(2):  # a new entry, then the cached one
+        body, headers = asyncio.run(_raw_get(datasette.client.app, path, accept))
+        assert headers.get("vary", "").startswith("Accept-Encoding")
+        assert (headers.get("content-encoding") == "gzip") is gzipped
+        text = (gzip.decompress(body) if gzipped else body).decode("utf-8")
+        assert text == plain
+        if gzipped:
+            assert len(body) * 4 < len(text.encode("utf-8"))
+
+
+async def _raw_get(app, path: str, accept: str) -> tuple[bytes, httpx.Headers]:
+    """GET ``path`` with this Accept-Encoding; the body as sent (not unpacked) and the headers."""
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url="http://localhost")
+    headers = {"Accept-Encoding": accept}
+    async with client, client.stream("GET", path, headers=headers) as response:
+        assert response.status_code == 200
+        return b"".join([chunk async for chunk in response.aiter_raw()]), response.headers
 
 
 def test_links_to_definition_source_release_and_rows(datasette):
