@@ -54,36 +54,37 @@ TEMPLATES = _Templates(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
-# Rendered dashboards by Datasette instance and filters. The database is served immutably, so a
-# page for the same filters never changes while the server runs; the newest CACHE_SIZE are kept.
-CACHE_SIZE = 32
+# Rendered dashboards by Datasette instance and filters, kept gzipped (an LA's headline page is
+# about 600 KB of HTML, 60 KB gzipped). The database is served immutably, so a page for the same
+# filters never changes while the server runs; the newest CACHE_SIZE are kept (about 15 MB: every
+# LA under two neighbour sets, and more).
+CACHE_SIZE = 256
 _pages: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The Datasette paths of the tables the indicator links point at, by instance and database.
 _table_paths_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 async def dashboard_page(datasette, request) -> Response:
-    """The LA dashboard, or the chooser when no LA is given; gzipped when the client accepts it
-    (every browser does: the headline page is about 600 KB of HTML and a tenth of that gzipped)."""
+    """The LA dashboard, or the chooser when no LA is given; gzipped when the client accepts it,
+    as every browser does."""
     args = {key: (request.args.get(key) or "").strip() for key in FILTERS}
     cache = _pages.setdefault(datasette, OrderedDict())
     key = tuple(args.values())
-    entry = cache.get(key)
-    if entry is None:
+    page = cache.get(key)
+    if page is None:
         response = await _dashboard(datasette, args)
         if response.status != 200:
             return response
-        response.headers["vary"] = "Accept-Encoding"
-        entry = cache[key] = {"identity": response}
+        page = cache[key] = _gzipped(response)
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
-    if not _accepts_gzip(request.headers.get("accept-encoding", "")):
-        return entry["identity"]
-    if "gzip" not in entry:
-        entry["gzip"] = _gzipped(entry["identity"])
-    return entry["gzip"]
+    if _accepts_gzip(request.headers.get("accept-encoding", "")):
+        return page
+    headers = {k: v for k, v in page.headers.items() if k != "content-encoding"}
+    return Response(gzip.decompress(page.body), status=page.status, headers=headers,
+                    content_type=page.content_type)  # fmt: skip
 
 
 def _accepts_gzip(header: str) -> bool:
@@ -97,7 +98,7 @@ def _accepts_gzip(header: str) -> bool:
 
 def _gzipped(response: Response) -> Response:
     body = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-    headers = {**response.headers, "content-encoding": "gzip"}
+    headers = {**response.headers, "content-encoding": "gzip", "vary": "Accept-Encoding"}
     return Response(gzip.compress(body, compresslevel=6), status=response.status,
                     headers=headers, content_type=response.content_type)  # fmt: skip
 
