@@ -7,7 +7,8 @@ Run from the repository root:
                                         [--breakdown "Sex: Female" …] [--repeat 7]
 
 It uses ``--db`` if given, else builds one with ``sendbench refresh --from DATA`` into a
-temporary folder (about 40 s). It starts ``sendbench serve`` on a free port, waits for it, then:
+temporary folder (about 40 s). It starts ``sendbench serve --no-warm`` on a free port (each page
+is rendered when first asked for), waits for it, then:
 
 - ``cold``: the first request for the LA's page (nothing rendered yet);
 - ``same LA``: CLIENTS threads, each requesting the LA's page with ``urllib`` until REQUESTS
@@ -17,6 +18,9 @@ temporary folder (about 40 s). It starts ``sendbench serve`` on a free port, wai
   each LA is asked for: the worst case, rendering under load);
 - ``the same again``: those requests again, now served from the page cache, which holds every
   LA's page.
+
+Then it starts ``sendbench serve`` as users do (it renders every LA's page in the background as
+it starts), waits until it says the pages are ready, and runs ``different LAs`` again.
 
 Every request asks for gzip, as browsers do, and unpacks the answer. It reports p50, p95 and max
 seconds per request and the page size (HTML and gzipped). The target is p95 < 1 s for
@@ -40,7 +44,7 @@ import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -116,6 +120,40 @@ def build(data: Path, folder: Path) -> Path:
     return db
 
 
+def report(name: str, r: dict, clients: int) -> None:
+    print(f"{name:15} {clients} clients, {r['requests']} requests: "
+          f"p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s, max {r['max']:.3f} s, "
+          f"{r['kb']:.0f} KB a page ({r['wire_kb']:.0f} KB gzipped)")  # fmt: skip
+
+
+@contextmanager
+def server(db: Path, warm: bool):
+    """`sendbench serve` on a free port; yields the dashboard's base URL once it answers (with
+    ``warm``, once it says every LA's page is ready)."""
+    port = free_port()
+    command = [*SENDBENCH, "serve", "--db", str(db), "--port", str(port),
+               "--warm" if warm else "--no-warm"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        if warm:
+            started = time.perf_counter()
+            for line in process.stderr:
+                if "pages ready" in line:
+                    print(f"  {line.strip()} (seen {time.perf_counter() - started:.1f} s "
+                          "after starting the server)")  # fmt: skip
+                    break
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json").close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/-/sendbench/dashboard?area="
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path)
@@ -133,17 +171,8 @@ def main() -> None:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             las = [r[0] for r in conn.execute(
                 "select distinct area_code from latest_benchmarks order by area_code")]  # fmt: skip
-        port = free_port()
-        server = subprocess.Popen([*SENDBENCH, "serve", "--db", str(db), "--port", str(port)],
-                                  stderr=subprocess.DEVNULL)  # fmt: skip
-        base = f"http://127.0.0.1:{port}/-/sendbench/dashboard?area="
-        try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json").close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        print("server started with --no-warm (each page rendered when first asked for):")
+        with server(db, warm=False) as base:
             cold, wire, size = fetch(base + args.area)
             print(f"cold (first request, {args.area}): {cold:.3f} s, "
                   f"{size / 1024:.0f} KB ({wire / 1024:.0f} KB gzipped)")  # fmt: skip
@@ -153,13 +182,11 @@ def main() -> None:
             }
             runs["the same again"] = runs["different LAs"]  # now from the page cache
             for name, urls in runs.items():
-                r = load(urls, args.clients)
-                print(f"{name:15} {args.clients} clients, {r['requests']} requests: "
-                      f"p50 {r['p50']:.3f} s, p95 {r['p95']:.3f} s, max {r['max']:.3f} s, "
-                      f"{r['kb']:.0f} KB a page ({r['wire_kb']:.0f} KB gzipped)")  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+                report(name, load(urls, args.clients), args.clients)
+        print("server started as `sendbench serve` starts (every LA's page rendered at start):")
+        with server(db, warm=True) as base:
+            urls = [base + las[i % len(las)] for i in range(1, args.requests + 1)]
+            report("different LAs", load(urls, args.clients), args.clients)
         in_process(db, args.area, breakdowns, args.repeat)
 
 

@@ -183,16 +183,22 @@ def catalogue_command(as_json: bool, markdown: bool, dataset_id: str | None) -> 
 @db_option
 @click.option("--port", default=8001, show_default=True, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-def serve(db_path: Path, port: int, host: str) -> None:
-    """Serve the database with Datasette (read-only), with metadata from the catalogue."""
-    import uvicorn
-
-    from sendbench.db.serve import make_datasette
+@click.option(
+    "--warm/--no-warm",
+    default=True,
+    show_default=True,
+    help="Render every LA's dashboard in the background as the server starts.",
+)
+def serve(db_path: Path, port: int, host: str, warm: bool) -> None:
+    """Serve the database with Datasette (read-only), with metadata from the catalogue, the
+    local area dashboard (/-/sendbench/dashboard) and the API guide (/-/sendbench/api)."""
+    from sendbench.db.serve import make_datasette, run
 
     _open_db(db_path)
     datasette = _check(lambda: make_datasette(db_path, catalogue=_catalogue()))
     click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
-    uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")
+    click.echo(f"Dashboard: http://{host}:{port}/-/sendbench/dashboard", err=True)
+    run(datasette, host, port, warm=warm, say=lambda text: click.echo(text, err=True))
 
 
 FORMATS = ("table", "csv", "json", "xlsx")

@@ -26,6 +26,7 @@ from test_cli_benchmark import INDICATOR, LIVE, SETS, WM, build_db, value
 
 from sendbench.benchmark.store import compute_benchmarks
 from sendbench.catalogue import load_catalogue
+from sendbench.dashboard import views
 from sendbench.db.serve import make_datasette
 
 SHROPSHIRE = "E06000051"
@@ -271,6 +272,24 @@ async def _raw_get(app, path: str, accept: str) -> tuple[bytes, httpx.Headers]:
     async with client, client.stream("GET", path, headers=headers) as response:
         assert response.status_code == 200
         return b"".join([chunk async for chunk in response.aiter_raw()]), response.headers
+
+
+def test_warm_up_renders_every_current_la_so_pages_come_from_the_cache(db_path, monkeypatch):
+    datasette = make_datasette(db_path, catalogue=load_catalogue())  # its own, empty cache
+    sql = "select area_code from areas where area_type = 'la' and valid_to is null"
+    current = [r["area_code"] for r in query(db_path, sql)]
+    assert len(current) > 2
+    assert asyncio.run(views.warm_pages(datasette)) == len(current)
+    cached = {key[0] for key in views._pages[datasette]}
+    assert cached == set(current)
+
+    async def not_rendered_again(*args, **kwargs):
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(views, "_dashboard", not_rendered_again)
+    for code in current:
+        response = get(datasette, f"/-/sendbench/dashboard?area={code}")
+        assert response.status_code == 200 and 'id="outcome-' in response.text
 
 
 def test_links_to_definition_source_release_and_rows(datasette):

@@ -9,6 +9,7 @@ endpoints other tools should use, with a live example of each from this database
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import weakref
@@ -68,23 +69,44 @@ async def dashboard_page(datasette, request) -> Response:
     """The LA dashboard, or the chooser when no LA is given; gzipped when the client accepts it,
     as every browser does."""
     args = {key: (request.args.get(key) or "").strip() for key in FILTERS}
-    cache = _pages.setdefault(datasette, OrderedDict())
-    key = tuple(args.values())
-    page = cache.get(key)
-    if page is None:
-        response = await _dashboard(datasette, args)
-        if response.status != 200:
-            return response
-        page = cache[key] = _gzipped(response)
-        while len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
-    else:
-        cache.move_to_end(key)
-    if _accepts_gzip(request.headers.get("accept-encoding", "")):
+    page = await _page(datasette, args)
+    if page.status != 200 or _accepts_gzip(request.headers.get("accept-encoding", "")):
         return page
     headers = {k: v for k, v in page.headers.items() if k != "content-encoding"}
     return Response(gzip.decompress(page.body), status=page.status, headers=headers,
                     content_type=page.content_type)  # fmt: skip
+
+
+async def warm_pages(datasette, pause: float = 0.0) -> int:
+    """Ask for every current LA's dashboard as it first opens (default neighbour set, every
+    outcome, each indicator's latest period), through Datasette like any client, so that the
+    page cache holds them all; LA by LA, sleeping ``pause`` seconds between LAs so that other
+    requests are served meanwhile. Returns the pages rendered."""
+    las = await datasette.get_database().execute_fn(list_las)
+    rendered = 0
+    for la in las[:CACHE_SIZE]:
+        response = await datasette.client.get(dashboard_url({"area": la["area_code"]}))
+        rendered += response.status_code == 200
+        await asyncio.sleep(pause)
+    return rendered
+
+
+async def _page(datasette, args: dict) -> Response:
+    """The page for these filters: from the cache (gzipped), else rendered, gzipped and cached;
+    a redirect or an error page is not cached (nor gzipped)."""
+    cache = _pages.setdefault(datasette, OrderedDict())
+    key = tuple(args[k] for k in FILTERS)
+    page = cache.get(key)
+    if page is not None:
+        cache.move_to_end(key)
+        return page
+    response = await _dashboard(datasette, args)
+    if response.status != 200:
+        return response
+    page = cache[key] = _gzipped(response)
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
+    return page
 
 
 def _accepts_gzip(header: str) -> bool:

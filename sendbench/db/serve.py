@@ -8,6 +8,8 @@ in-process Datasette plugin, so they need no separate install and work offline.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import sqlite_utils
@@ -149,3 +151,36 @@ def make_datasette(db_path: Path, *, catalogue: Catalogue) -> Datasette:
         metadata=build_metadata(db_path, catalogue),
         settings={"default_page_size": 100, "max_returned_rows": 5000, "sql_time_limit_ms": 3000},
     )
+
+
+def run(datasette: Datasette, host: str, port: int, *, warm: bool = True, say=print) -> None:
+    """Serve ``datasette`` with uvicorn until stopped. With ``warm``, every LA's dashboard is
+    rendered into the page cache in the background as the server starts (about 10 s for 150
+    LAs), so that each opens at once even when many people open different LAs together."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(datasette.app(), host=host, port=port,
+                                           log_level="warning"))  # fmt: skip
+
+    async def main() -> None:
+        task = asyncio.create_task(_warm(datasette, say)) if warm else None
+        try:
+            await server.serve()
+        finally:
+            if task is not None:
+                task.cancel()
+
+    asyncio.run(main())
+
+
+async def _warm(datasette: Datasette, say) -> None:
+    from sendbench.dashboard.views import warm_pages
+
+    started = time.monotonic()
+    try:
+        pages = await warm_pages(datasette, pause=0.005)
+    except Exception as exc:  # the server goes on; each page is then rendered when first asked
+        say(f"dashboard warm-up stopped: {exc}")
+        return
+    say(f"dashboard: {pages} LA pages ready in {time.monotonic() - started:.1f} s")
+
