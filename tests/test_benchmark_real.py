@@ -338,5 +338,12 @@ def test_datasette_serves_an_la_benchmark_and_scorecard_in_one_call_each(real_db
     outcomes = [r[0] for r in conn.execute("select id from outcomes")]
     assert sorted(c["outcome_id"] for c in cards) == sorted(outcomes) and len(outcomes) == 18
     metadata = get(datasette, "/-/metadata.json")["databases"]["sendbench"]["tables"]
-    for name in ("benchmarks", "latest_benchmarks", "outcome_scorecard", "benchmark_scorecard"):
+    for name in (
+        "benchmarks",
+        "latest_benchmarks",
+        "outcome_scorecard",
+        "benchmark_scorecard",
+        "indicator_series",
+        "indicator_catalogue",
+    ):
         assert metadata[name]["description"], name

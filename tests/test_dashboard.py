@@ -310,13 +310,34 @@ def test_api_guide_lists_working_json_endpoints(datasette):
     response = get(datasette, "/-/sendbench/api")
     assert response.status_code == 200
     paths = [html.unescape(p) for p in re.findall(r"GET <a href=\"([^\"]+)\"", response.text)]
-    for needed in ("latest_benchmarks.json", "outcome_scorecard.json", "benchmarks.json",
-                   "indicators.json"):  # fmt: skip
+    for needed in ("latest_benchmarks.json", "outcome_scorecard.json", "indicator_series.json",
+                   "indicator_catalogue.json"):  # fmt: skip
         assert any(needed in p for p in paths), needed
     for path in paths:
         assert "_shape=array" in path
         answer = get(datasette, path)
         assert answer.status_code == 200 and isinstance(answer.json(), list), path
+
+
+def test_series_and_catalogue_views_answer_as_the_guide_says(datasette, db_path):
+    set_id = list(SETS)[0]
+    path = (f"/sendbench/indicator_series.json?indicator_id={INDICATOR}&area_code={SHROPSHIRE}"
+            f"&neighbour_set={set_id}&_sort=period_start&_shape=array")  # fmt: skip
+    series = get(datasette, path).json()
+    sql = ("select * from benchmarks where indicator_id = ? and area_code = ? "
+           "and neighbour_set = ? order by period_start")  # fmt: skip
+    stored = query(db_path, sql, [INDICATOR, SHROPSHIRE, set_id])
+    assert len(series) == len(stored) > 1
+    for got, row in zip(series, stored, strict=True):
+        assert (got["period"], got["value"], got["sn_mean"], got["england_value"]) == (
+            row["period"], row["value"], row["sn_mean"], row["england_value"])  # fmt: skip
+        assert got["indicator_title"] == load_catalogue().indicator(INDICATOR).title
+    catalogue = get(datasette, "/sendbench/indicator_catalogue.json?_size=max&_shape=array").json()
+    indicators = query(db_path, "select id, unit, polarity, dataset from indicators")
+    assert {r["indicator_id"] for r in catalogue} == {r["id"] for r in indicators}
+    mine = next(r for r in catalogue if r["indicator_id"] == INDICATOR)
+    dataset = query(db_path, "select * from datasets where id = ?", [mine["dataset_id"]])[0]
+    assert (mine["dataset_title"], mine["licence"]) == (dataset["title"], dataset["licence"])
 
 
 # Breakdowns ------------------------------------------------------------------------------------

@@ -46,11 +46,26 @@ join benchmark_runs run on run.id = (select max(id) from benchmark_runs)
 left join areas a on a.area_code = s.area_code
 order by s.area_code, s.position
 """
+# An indicator's series: every LA, period and neighbour set, with the indicator's title; the
+# columns other tools may rely on (the benchmarks table itself may gain columns).
+INDICATOR_SERIES_VIEW = """
+select b.indicator_id, i.title as indicator_title, b.area_code, b.area_name, b.neighbour_set,
+  b.period, b.period_start, b.period_end, b.is_latest, b.unit, b.polarity, b.value, b.numerator,
+  b.denominator, b.status, b.sn_mean, b.sn_pooled, b.sn_count, b.sn_size, b.region_value,
+  b.england_value, b.rank, b.rank_of, b.quartile_band, b.ci95_lower, b.ci95_upper,
+  b.vs_neighbours_95, b.vs_region_95, b.vs_england_95, b.change, b.trend, b.trend_judgement
+from benchmarks b
+left join indicators i on i.id = b.indicator_id
+"""
 PKS = {
     "benchmarks": ["neighbour_set", "area_code", "indicator_id", "period"],  # as rows are written
     "benchmark_scorecard": ["area_code", "neighbour_set", "outcome_id"],
 }
-VIEWS = {"latest_benchmarks": LATEST_BENCHMARKS_VIEW, "outcome_scorecard": OUTCOME_SCORECARD_VIEW}
+VIEWS = {
+    "latest_benchmarks": LATEST_BENCHMARKS_VIEW,
+    "outcome_scorecard": OUTCOME_SCORECARD_VIEW,
+    "indicator_series": INDICATOR_SERIES_VIEW,
+}
 
 
 class BenchmarkError(SendbenchError):

@@ -140,6 +140,19 @@ select d.id as dataset_id, d.title, d.publisher,
 from datasets d
 """
 
+# The catalogue as other tools should read it: each indicator with its dataset's title,
+# publisher, licence and landing page, and the release last loaded (with its publication date).
+INDICATOR_CATALOGUE_VIEW = """
+select i.id as indicator_id, i.title, i.definition, i.unit, i.polarity, i.outcomes, i.numerator,
+  i.denominator, i.dataset as dataset_id, d.title as dataset_title, d.publisher, d.licence,
+  d.landing_page, h.release, h.published, h.finished as loaded_at
+from indicators i
+left join datasets d on d.id = i.dataset
+left join harvests h on h.id = (select max(h2.id) from harvests h2
+  where h2.dataset_id = i.dataset and h2.status = 'loaded')
+order by i.dataset, i.id
+"""
+
 
 def ensure_db_shape(db: sqlite_utils.Database) -> None:
     """Create every table, index and view sendbench needs, if missing."""
@@ -170,14 +183,13 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
         ],
         if_not_exists=True,
     )
-    for column, kind in OBSERVATIONS.items():  # databases made before a column was added
-        if column not in db["observations"].columns_dict:
-            db["observations"].add_column(column, kind)
+    _add_missing_columns(db, "observations", OBSERVATIONS)
     db["statistical_neighbours"].create(
         STATISTICAL_NEIGHBOURS, pk=("set_id", "area_code", "rank"), if_not_exists=True
     )
     db["lait_measures"].create(LAIT_MEASURES, pk="measure", if_not_exists=True)
     db["harvests"].create(HARVESTS, pk="id", if_not_exists=True)
+    _add_missing_columns(db, "harvests", HARVESTS)
     _index(db, "observations", ["indicator_id", "area_code", "period", "breakdown"], unique=True)
     _index(db, "observations", ["area_code", "indicator_id"])
     _index(db, "observations", ["dataset_id"])
@@ -185,10 +197,19 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
     _index(db, "statistical_neighbours", ["set_id", "neighbour_code"])
     if "dataset_status" not in db.view_names():
         db.create_view("dataset_status", DATASET_STATUS_VIEW)
+    if "indicator_catalogue" not in db.view_names():
+        db.create_view("indicator_catalogue", INDICATOR_CATALOGUE_VIEW)
     # Benchmarks (issue 6): tables and views defined in sendbench.benchmark.store.
     from sendbench.benchmark.store import ensure_benchmark_shape  # imported here: one block
 
     ensure_benchmark_shape(db)
+
+
+def _add_missing_columns(db: sqlite_utils.Database, table: str, columns: dict) -> None:
+    """Add the columns a database made by an older sendbench lacks."""
+    for column, kind in columns.items():
+        if column not in db[table].columns_dict:
+            db[table].add_column(column, kind)
 
 
 def _index(db: sqlite_utils.Database, table: str, columns: list[str], unique: bool = False) -> None:

@@ -119,6 +119,21 @@ def _benchmark_metadata() -> dict[str, dict]:
             "columns": SCORECARD_HELP,
             "facets": ["status", "outcome_id"],
         },
+        "indicator_series": {
+            "description": "View: an indicator's series, every LA, period and neighbour set, "
+            "with the indicator's title. One LA's series under one set, oldest first: "
+            "indicator_series.json?indicator_id=ehcp_20_week_timeliness_pct&area_code=E06000051"
+            "&neighbour_set=dfe-2025-05&_sort=period_start&_shape=array",
+            "columns": BENCHMARK_HELP,
+            "facets": ["neighbour_set", "period"],
+        },
+        "indicator_catalogue": {
+            "description": "View: the catalogue, one row per indicator with its unit, polarity, "
+            "logic-model outcomes, numerator and denominator, and its dataset's title, "
+            "publisher, licence, landing page and the release last loaded: "
+            "indicator_catalogue.json?_size=max&_shape=array",
+            "facets": ["dataset_id", "unit", "polarity"],
+        },
         "statistical_neighbours": {
             "description": "DfE children's services statistical neighbours: ten ranked "
             "neighbours per LA, per vintage (set_id), with their closeness band."
