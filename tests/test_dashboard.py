@@ -280,16 +280,20 @@ def test_warm_up_renders_every_current_la_so_pages_come_from_the_cache(db_path, 
     current = [r["area_code"] for r in query(db_path, sql)]
     assert len(current) > 2
     assert asyncio.run(views.warm_pages(datasette)) == len(current)
-    cached = {key[0] for key in views._pages[datasette]}
+    cached = {key[0] for key in views._served[datasette].pages}
     assert cached == set(current)
 
     async def not_rendered_again(*args, **kwargs):
         raise AssertionError("rendered again")
 
     monkeypatch.setattr(views, "_dashboard", not_rendered_again)
+    default = query(db_path, "select default_set from benchmark_runs order by id desc")[0]
     for code in current:
         response = get(datasette, f"/-/sendbench/dashboard?area={code}")
         assert response.status_code == 200 and 'id="outcome-' in response.text
+        # The form names the set it shows: the default set's page is the same cached page.
+        named = get(datasette, f"/-/sendbench/dashboard?area={code}&set={default['default_set']}")
+        assert named.status_code == 200 and named.text == response.text
 
 
 def test_links_to_definition_source_release_and_rows(datasette):

@@ -14,14 +14,16 @@ import gzip
 import json
 import weakref
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
+import sqlite_utils
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from sendbench.benchmark.store import BenchmarkError
+from sendbench.benchmark.store import BenchmarkError, last_run
 from sendbench.dashboard.breakdowns import HEADLINE, status_text
 from sendbench.dashboard.charts import fmt, marker_defs, neighbours_svg, trend_svg
 from sendbench.dashboard.data import (
@@ -55,14 +57,26 @@ TEMPLATES = _Templates(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
-# Rendered dashboards by Datasette instance and filters, kept gzipped (an LA's headline page is
-# about 600 KB of HTML, 60 KB gzipped). The database is served immutably, so a page for the same
-# filters never changes while the server runs; the newest CACHE_SIZE are kept (about 15 MB: every
-# LA under two neighbour sets, and more).
+# Rendered pages are kept gzipped (an LA's headline page is about 600 KB of HTML, 60 KB
+# gzipped). The database is served immutably, so a page for the same filters never changes while
+# the server runs; the newest CACHE_SIZE are kept (about 15 MB: every LA under two neighbour sets).
 CACHE_SIZE = 256
-_pages: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# The Datasette paths of the tables the indicator links point at, by instance and database.
-_table_paths_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _Served:
+    """What the pages keep per Datasette instance (the database never changes under it)."""
+
+    pages: OrderedDict = field(default_factory=OrderedDict)  # filters -> gzipped page
+    table_paths: dict[str, str] = field(default_factory=dict)  # table -> Datasette path
+    default_set: str | None = None  # the neighbour set a page without ``set`` shows
+
+
+_served: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _state(datasette) -> _Served:
+    return _served.setdefault(datasette, _Served())
 
 
 async def dashboard_page(datasette, request) -> Response:
@@ -93,19 +107,26 @@ async def warm_pages(datasette, pause: float = 0.0) -> int:
 
 async def _page(datasette, args: dict) -> Response:
     """The page for these filters: from the cache (gzipped), else rendered, gzipped and cached;
-    a redirect or an error page is not cached (nor gzipped)."""
-    cache = _pages.setdefault(datasette, OrderedDict())
+    a redirect or an error page is not cached (nor gzipped). A page without ``set`` and one
+    naming the default set are the same page."""
+    state = _state(datasette)
+    if state.default_set is None:
+        run = await datasette.get_database().execute_fn(
+            lambda conn: last_run(sqlite_utils.Database(conn)) or {}
+        )
+        state.default_set = run.get("default_set") or ""
     key = tuple(args[k] for k in FILTERS)
-    page = cache.get(key)
+    key = (key[0], key[1] or state.default_set, *key[2:])
+    page = state.pages.get(key)
     if page is not None:
-        cache.move_to_end(key)
+        state.pages.move_to_end(key)
         return page
     response = await _dashboard(datasette, args)
     if response.status != 200:
         return response
-    page = cache[key] = _gzipped(response)
-    while len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
+    page = state.pages[key] = _gzipped(response)
+    while len(state.pages) > CACHE_SIZE:
+        state.pages.popitem(last=False)
     return page
 
 
@@ -236,11 +257,11 @@ def _links(datasette, database: str, row: dict, dash) -> dict:
 
 def _table_paths(datasette, database: str) -> dict[str, str]:
     """The Datasette paths of the tables the indicator links point at, worked out once."""
-    known = _table_paths_of.setdefault(datasette, {})
-    if database not in known:
+    known = _state(datasette).table_paths
+    if not known:
         names = ("indicators", "observations", "benchmarks", "datasets", "harvests")
-        known[database] = {n: str(datasette.urls.table(database, n)) for n in names}
-    return known[database]
+        known.update({n: str(datasette.urls.table(database, n)) for n in names})
+    return known
 
 
 def _json_url(datasette, database: str, dash) -> str:
