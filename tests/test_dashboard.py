@@ -435,13 +435,29 @@ def test_breakdown_pages_have_no_rank_band_significance_or_trend_columns(dataset
     table = text[text.index('<table class="sb-indicators sb-breakdown">') :]
     headers = re.findall(r'<th scope="col">([^<]+)</th>', table[: table.index("</thead>")])
     assert headers == ["Indicator", "Period", "Shropshire", "Neighbour average",
-                       f"Region {WM}", "England", "Chart"]  # fmt: skip
+                       f"Region {WM}", "England", "Charts"]  # fmt: skip
     for word in ("Band and rank", "vs neighbours", "vs England", "not compared", "not assessed"):
         assert word not in text, word
     chart = text[text.index(f'id="charts-{INDICATOR}"') :]
     chart = chart[: chart.index("</svg>")]
     for series in ("s-value", "s-sn_mean", "s-england_value"):  # LA, neighbours, England
         assert len(re.search(rf'class="{series}" points="([^"]+)"', chart)[1].split()) == 2
+
+
+def test_breakdown_bars_are_the_la_and_its_neighbours_in_that_breakdown(datasette, db_path):
+    text = page(datasette, area=SHROPSHIRE, breakdown=FEMALE)  # the latest period, 2024
+    charts = text[text.index(f'id="charts-{INDICATOR}"') :]
+    bars = charts[charts.index('class="neighbours-chart"') :]
+    bars = bars[: bars.index("</svg>")]
+    codes = [r["neighbour_code"] for r in query(
+        db_path, "select neighbour_code from statistical_neighbours where set_id = ? and "
+        "area_code = ?", ["dfe-2025-05", SHROPSHIRE])]  # fmt: skip
+    values = [observed(db_path, code, FEMALE, "2024") for code in [SHROPSHIRE, *codes]]
+    expected = sorted((r["value"] for r in values if r and r["value"] is not None), reverse=True)
+    assert len(expected) < 1 + len(codes)  # one neighbour's 2024 value is suppressed
+    labels = re.findall(r'<text x="\d+" y="\d+"(?: font-weight="bold")?>([^<]+)</text>', bars)
+    assert [float(v.replace(",", "")) for v in labels] == pytest.approx(expected)
+    assert '<g class="this-la">' in bars and "▶ Shropshire" in bars
 
 
 def test_a_suppressed_value_shows_its_status(datasette, db_path):

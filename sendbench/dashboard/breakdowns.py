@@ -135,3 +135,27 @@ def choose_rows(rows: list[dict], period: str | None) -> list[dict]:
         chosen = [r for r in series if r["period"] == period] if period else [latest]
         shown.extend({**r, "history": series} for r in chosen)
     return shown
+
+
+Bars = dict[tuple[str, str], list[tuple[str, float]]]
+
+
+def neighbour_values(conn: sqlite3.Connection, area_code: str, set_id: str, breakdown: str,
+                     shown: list[dict]) -> Bars:  # fmt: skip
+    """(indicator_id, period) -> [(neighbour_code, value)] for the rows shown: the values the
+    neighbour bars draw, each found through the observations' unique index."""
+    wanted = sorted({(r["indicator_id"], r["period"]) for r in shown})
+    if not wanted:
+        return {}
+    pairs = ", ".join("(?, ?)" for _ in wanted)
+    sql = (f"with shown(indicator_id, period) as (values {pairs}) "
+           "select sh.indicator_id, sh.period, s.neighbour_code, n.value from shown sh "
+           "join statistical_neighbours s on s.set_id = ? and s.area_code = ? "
+           "join observations n on n.indicator_id = sh.indicator_id "
+           "and n.area_code = s.neighbour_code and n.period = sh.period and n.breakdown = ? "
+           "where n.value is not null order by s.rank")  # fmt: skip
+    params = [x for pair in wanted for x in pair] + [set_id, area_code, breakdown]
+    found: Bars = {}
+    for indicator_id, period, code, value in conn.execute(sql, params):
+        found.setdefault((indicator_id, period), []).append((code, value))
+    return found

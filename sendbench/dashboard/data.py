@@ -27,6 +27,7 @@ from sendbench.dashboard.breakdowns import (
     choose_rows,
     group_breakdowns,
     list_breakdowns,
+    neighbour_values,
     unknown_breakdown,
 )
 from sendbench.errors import AreaError
@@ -110,6 +111,8 @@ def load_dashboard(conn: sqlite3.Connection, area: dict, set_id: str | None = No
     period = period if period in periods else None  # no data then: each indicator's latest
     if breakdown:
         shown = choose_rows(rows, period)
+        bars = neighbour_values(conn, area["area_code"], chosen, breakdown, shown)
+        _add_peers(area, shown, bars, neighbours)
     else:
         shown = _headline_rows(conn, area, chosen, rows, period, neighbours)
     cards, by_outcome = _outcomes(conn, area["area_code"], chosen)
@@ -169,15 +172,21 @@ def _headline_rows(conn, area: dict, set_id: str, rows: list[dict], period: str 
     history: dict[str, list[dict]] = {}
     for r in rows:
         history.setdefault(r["indicator_id"], []).append(r)
-    peers = _peer_values(conn, set_id, [n["neighbour_code"] for n in neighbours])
-    names = {n["neighbour_code"]: n["name"] for n in neighbours}
     for r in shown:
         r["history"] = history[r["indicator_id"]]
+    peers = _peer_values(conn, set_id, [n["neighbour_code"] for n in neighbours])
+    _add_peers(area, shown, peers, neighbours)
+    return shown
+
+
+def _add_peers(area: dict, shown: list[dict], peers: dict, neighbours: list[dict]) -> None:
+    """Give each row shown its bars: the LA first, then each neighbour's value at its period."""
+    names = {n["neighbour_code"]: n["name"] for n in neighbours}
+    for r in shown:
         r["peers"] = [(area["name"], r["value"], True)] + [
             (names[code], value, False)
             for code, value in peers.get((r["indicator_id"], r["period"]), [])
         ]
-    return shown
 
 
 def _in_outcome(shown: list[dict], by_outcome: dict[str, set[str]], card: dict) -> list[dict]:

@@ -202,10 +202,10 @@ def _decorate(datasette, database: str, dash) -> None:
             first[row["indicator_id"]] = section
             title = row["indicator_title"] or row["indicator_id"]
             row["trend_chart"] = trend_svg(row["history"], name, title, row["unit"] or "")
+            row["neighbours_chart"] = neighbours_svg(row["peers"], title)
             if dash.breakdown:
                 row["shown"] = _breakdown_texts(row)
             else:
-                row["neighbours_chart"] = neighbours_svg(row["peers"], title)
                 row["shown"] = {k: fmt(row[k]) for k in ("value", "sn_mean", "england_value")}
             row["links"] = _links(datasette, database, row, dash)
             rows.append(row)
