@@ -5,11 +5,12 @@ Selenium Manager never downloads anything) opens Shropshire's dashboard.
 
 Checked: the charts are drawn (non-empty boxes, lines with length), the numbers on the page
 equal the ``benchmarks`` table (read here with sqlite3), the page is usable by keyboard, and
-axe-core (vendored under tests/vendor/axe-core, MPL-2.0) finds no accessibility violations; the
+axe-core (MPL-2.0; from npm, pinned in tests/package.json and installed by ``npm ci --prefix
+tests``, which .ci/run does) finds no accessibility violations; the
 same for Shropshire in the breakdown "Sex: Female", whose numbers must equal the
 ``observations`` table (the neighbour average recomputed here with ``statistics.mean``).
-A screenshot is saved under the test's tmp folder. Under CI=true a missing browser fails; else
-the module is skipped with the reason.
+A screenshot is saved under the test's tmp folder. Under CI=true a missing browser or axe-core
+fails; else the module is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import pytest
 from conftest import SHARED_DATA, needs_shared_data
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 SHROPSHIRE = "E06000051"
 
 
@@ -40,6 +41,8 @@ def _browser_missing() -> str | None:
         import selenium  # noqa: F401
     except ImportError:
         missing.append("the selenium package (pip install -e '.[test]')")
+    if not AXE.exists():
+        missing.append(f"{AXE} (npm ci --prefix tests)")
     return ", ".join(missing) or None
 
 
@@ -48,7 +51,7 @@ if MISSING and os.environ.get("CI") == "true":
     raise RuntimeError(f"CI needs the browser for the dashboard test; missing: {MISSING}")
 pytestmark = [
     needs_shared_data,
-    pytest.mark.skipif(bool(MISSING), reason=f"no headless browser: missing {MISSING}"),
+    pytest.mark.skipif(bool(MISSING), reason=f"no headless browser or axe-core: missing {MISSING}"),
 ]
 
 
