@@ -32,6 +32,13 @@ SYMBOL_MEANINGS = {
     "missing": "nothing published",
 }
 
+# Statuses that say a release has no figure for a cell (not available, not applicable, nothing
+# published), as opposed to ``c``/``*``/``~`` (a figure withheld on purpose) or ``low``/``k``/``u``
+# (statements about a figure). A release with no figure never blanks one another release gave
+# (``sendbench.db.load``). ``-`` is here for LAIT, its only symbol; the tribunal tables' ``-`` is a
+# zero and loads as the number 0.
+NO_FIGURE_STATUSES = frozenset({"x", "..", "z", "missing", ".", ":", "n/a", "na", "null", "-"})
+
 
 class PeriodError(ValueError):
     """A time period that none of the known conventions describe."""

@@ -1,9 +1,17 @@
-"""Refreshing datasets: find the latest release, fetch or import its files, parse, load.
+"""Refreshing datasets: find the latest release, fetch or import its files, parse, merge.
 
 Each dataset is refreshed on its own: a failure (network down, publisher changed a file) is
 recorded in ``harvests`` with its message and leaves that dataset's last good data in place,
-and the other datasets still refresh. A dataset whose files and catalogue entries are the same
-as at its last successful load is recorded as ``unchanged`` and not reloaded.
+and the other datasets still refresh. A release whose files and catalogue entries are the same
+as at an earlier load is recorded as ``unchanged`` and not reloaded.
+
+Observations accumulate (``sendbench.db.load``): a load revises what its release covers and keeps
+everything else. With ``--from DIR`` every release of a dataset found under the folder is read,
+oldest first (two EHC plans zips, the tribunal CSV and ODS); each year's file of a per-year series
+is its own release. ``replace`` names datasets to rebuild from scratch on purpose.
+
+Only one refresh runs on a database at a time (``sendbench.db.lock``); staging tables a killed
+run left behind are dropped when the next one starts.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,7 +33,8 @@ import sqlite_utils
 from sendbench import __version__
 from sendbench.areas import AreaResolver
 from sendbench.catalogue import Catalogue, Dataset
-from sendbench.db.load import load_parsed
+from sendbench.db.load import LoadSummary, drop_stale_staging, load_parsed, register_existing
+from sendbench.db.lock import database_path, refresh_lock
 from sendbench.db.schema import ensure_db_shape, save_catalogue
 from sendbench.errors import SendbenchError
 from sendbench.harvesters import load_harvester
@@ -37,12 +47,25 @@ Progress = Callable[[str, str], None]
 
 
 @dataclass
+class ReleaseLoad:
+    """What one release of a dataset did in one run."""
+
+    release: str
+    status: str  # loaded | unchanged | failed
+    rows_loaded: int = 0
+    summary: LoadSummary | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    unmatched_areas: list[str] = field(default_factory=list)
+
+
+@dataclass
 class DatasetResult:
-    """What happened to one dataset in one run."""
+    """What happened to one dataset in one run (one or more releases)."""
 
     dataset_id: str
     status: str = "failed"  # loaded | unchanged | failed | skipped
-    release: str | None = None
+    release: str | None = None  # the newest release read
     published: str | None = None  # the release's publication date, where the publisher gives it
     rows_loaded: int = 0
     files: list[RawFile] = field(default_factory=list)
@@ -50,6 +73,8 @@ class DatasetResult:
     notes: list[str] = field(default_factory=list)
     unmatched_areas: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    loads: list[ReleaseLoad] = field(default_factory=list)
+    changed_indicators: set[str] = field(default_factory=set)
 
 
 def refresh(
@@ -60,28 +85,31 @@ def refresh(
     dataset_ids: Iterable[str] | None = None,
     from_dir: Path | None = None,
     progress: Progress | None = None,
+    replace: Iterable[str] = (),
+    wait: bool = True,
 ) -> list[DatasetResult]:
     """Refresh the named datasets (default: all) and return one result per dataset."""
-    ensure_db_shape(db)
-    save_catalogue(db, catalogue)
-    explicit = list(dataset_ids or [])
-    datasets = plan(catalogue, explicit, loaded=_loaded_datasets(db))
-    run_id = uuid.uuid4().hex[:12]
     say = progress or (lambda dataset, message: None)
-    results = []
-    for dataset in datasets:
-        result = refresh_one(
-            db,
-            catalogue,
-            dataset,
-            http,
-            from_dir=from_dir,
-            run_id=run_id,
-            say=say,
-            required=not from_dir or dataset.id in explicit,
-        )
-        results.append(result)
-    return results
+    with refresh_lock(database_path(db.conn), wait=wait, say=lambda m: say("refresh", m)):
+        ensure_db_shape(db)
+        stale = drop_stale_staging(db)
+        if stale:
+            say("refresh", f"removed {len(stale)} staging tables an interrupted run left behind")
+        save_catalogue(db, catalogue)
+        register_existing(db)
+        explicit = list(dataset_ids or [])
+        rebuild = set(replace)
+        datasets = plan(catalogue, [*explicit, *sorted(rebuild - set(explicit))],
+                        loaded=_loaded_datasets(db))  # fmt: skip
+        run_id = uuid.uuid4().hex[:12]
+        return [
+            refresh_one(
+                db, catalogue, dataset, http, from_dir=from_dir, run_id=run_id, say=say,
+                required=not from_dir or dataset.id in explicit or dataset.id in rebuild,
+                replace=dataset.id in rebuild,
+            )
+            for dataset in datasets
+        ]  # fmt: skip
 
 
 def plan(catalogue: Catalogue, requested: list[str], *, loaded: set[str]) -> list[Dataset]:
@@ -114,53 +142,88 @@ def refresh_one(
     run_id: str,
     say: Progress,
     required: bool = True,
+    replace: bool = False,
 ) -> DatasetResult:
-    """Refresh one dataset; never raises for a problem with the dataset itself."""
+    """Refresh one dataset, every release of it found; never raises for the dataset's problems."""
     result = DatasetResult(dataset.id)
-    started = _now()
     clock = time.monotonic()
+    started = _now()
     source = str(from_dir) if from_dir else dataset.landing_page
     try:
         harvester = load_harvester(dataset, catalogue)
-        release = _find(harvester, http, from_dir, say)
-        result.release = release.label
-        result.published = release.published
-        source = release.url or source
-        files = _get_files(harvester, release, http, say)
-        result.files = list(files.values())
-        fingerprint = _fingerprint(files, harvester)
-        if fingerprint == _last_fingerprint(db, dataset.id):
-            result.status = "unchanged"
-            say(dataset.id, f"release {release.label} unchanged since the last refresh")
-        else:
-            say(dataset.id, f"parsing release {release.label}")
-            parsed = harvester.parse(files, release, HarvestContext(resolver=_resolver(db)))
-            say(dataset.id, "loading into the database")
-            result.rows_loaded = load_parsed(db, dataset.id, parsed) or _table_rows(parsed)
-            result.notes, result.unmatched_areas = parsed.notes, parsed.unmatched_areas
-            result.status = "loaded"
-        result.seconds = time.monotonic() - clock
-        _record(db, run_id, result, started, fingerprint, source)
+        releases = _find(harvester, http, from_dir, say)
     except MissingLocalFiles as exc:
         result.status = "failed" if required else "skipped"
         result.error = str(exc)
-        _record(db, run_id, result, started, None, source)
+        _record(db, run_id, result, None, started, None, source)
+        return result
     except SendbenchError as exc:
         result.error = str(exc)
-        _record(db, run_id, result, started, None, getattr(exc, "source", None) or source)
+        _record(db, run_id, result, None, started, None, getattr(exc, "source", None) or source)
+        return result
     except Exception as exc:  # noqa: BLE001 - one dataset's bug must not stop the others
-        log.exception("unexpected error refreshing %s", dataset.id)
+        log.exception("unexpected error finding %s", dataset.id)
         result.error = f"{dataset.id}: unexpected error {type(exc).__name__}: {exc}"
-        _record(db, run_id, result, started, None, source)
+        _record(db, run_id, result, None, started, None, source)
+        return result
+    for release in releases:
+        load = _refresh_release(db, harvester, release, http, run_id, say, result, replace)
+        replace = replace and load.status != "loaded"  # rebuilt once; later releases merge
+        result.loads.append(load)
+    result.seconds = time.monotonic() - clock
+    statuses = {load.status for load in result.loads}
+    result.status = next(s for s in ("failed", "loaded", "unchanged") if s in statuses)
     return result
+
+
+def _refresh_release(db, harvester, release: Release, http, run_id, say, result, replace):
+    """Fetch, parse and merge one release, recording it in ``harvests``."""
+    started = _now()
+    result.release, result.published = release.label, release.published
+    source = release.url or (str(release.files[0].path) if release.files else None)
+    load = ReleaseLoad(release.label, "failed")
+    files: dict[str, RawFile] = {}
+    fingerprint = None
+    try:
+        files = _get_files(harvester, release, http, say)
+        result.files.extend(files.values())
+        fingerprint = _fingerprint(files, harvester)
+        if not replace and fingerprint in _loaded_fingerprints(db, harvester.id):
+            load.status = "unchanged"
+            say(harvester.id, f"release {release.label} unchanged since it was loaded")
+        else:
+            say(harvester.id, f"parsing release {release.label}")
+            parsed = harvester.parse(files, release, HarvestContext(resolver=_resolver(db)))
+            say(harvester.id, "merging into the database" + (" (rebuilding)" if replace else ""))
+            summary = load_parsed(
+                db, harvester.id, parsed, release=release, run_id=run_id, replace=replace
+            )
+            load.summary, load.status = summary, "loaded"
+            load.rows_loaded = summary.observations or _table_rows(parsed)
+            result.rows_loaded += load.rows_loaded
+            load.notes, load.unmatched_areas = parsed.notes + summary.notes, parsed.unmatched_areas
+            result.notes.extend(load.notes)
+            result.unmatched_areas.extend(load.unmatched_areas)
+            result.changed_indicators |= summary.changed_indicators
+    except SendbenchError as exc:
+        load.error = str(exc)
+        source = getattr(exc, "source", None) or source
+    except Exception as exc:  # noqa: BLE001 - one dataset's bug must not stop the others
+        log.exception("unexpected error refreshing %s", harvester.id)
+        load.error = f"{harvester.id}: unexpected error {type(exc).__name__}: {exc}"
+    if load.error:
+        result.error = "; ".join(filter(None, [result.error, load.error]))
+    status = "replaced" if replace and load.status == "loaded" else load.status
+    _record(db, run_id, result, load, started, fingerprint, source, files, status)
+    return load
 
 
 def _find(harvester: BaseHarvester, http: HttpClient, from_dir: Path | None, say: Progress):
     if from_dir is not None:
         say(harvester.id, f"looking for its files under {from_dir}")
-        return harvester.find_local(from_dir)
+        return harvester.find_local_releases(from_dir)
     say(harvester.id, "finding the latest release")
-    return harvester.find_release(http)
+    return [harvester.find_release(http)]
 
 
 def _get_files(
@@ -190,19 +253,30 @@ def _fingerprint(files: dict[str, RawFile], harvester: BaseHarvester) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _last_fingerprint(db: sqlite_utils.Database, dataset_id: str) -> str | None:
-    row = db.execute(
-        "select notes from harvests where dataset_id = ? and status = 'loaded' "
-        "order by id desc limit 1",
-        [dataset_id],
-    ).fetchone()
-    if not row or not row[0]:
-        return None
-    return json.loads(row[0]).get("fingerprint")
+def _loaded_fingerprints(db: sqlite_utils.Database, dataset_id: str) -> set[str]:
+    """Fingerprints of the releases loaded since the dataset was last rebuilt.
+
+    Loads merge the same way whatever their order, so a release loaded before (same files, same
+    catalogue, same code) would change nothing: it is not loaded again.
+    """
+    rows = db.execute(
+        "select notes from harvests where dataset_id = ? and status in ('loaded', 'replaced') "
+        "and id >= coalesce((select max(id) from harvests where dataset_id = ? "
+        "and status = 'replaced'), 0)",
+        [dataset_id, dataset_id],
+    ).fetchall()
+    found = set()
+    for (notes,) in rows:
+        fingerprint = json.loads(notes or "{}").get("fingerprint")
+        if fingerprint:
+            found.add(fingerprint)
+    return found
 
 
 def _loaded_datasets(db: sqlite_utils.Database) -> set[str]:
-    rows = db.execute("select distinct dataset_id from harvests where status = 'loaded'")
+    rows = db.execute(
+        "select distinct dataset_id from harvests where status in ('loaded', 'replaced')"
+    )
     return {r[0] for r in rows}
 
 
@@ -222,31 +296,51 @@ def _table_rows(parsed) -> int:
     return sum(len(frame) for frame in parsed.tables.values())
 
 
-def _record(db, run_id, result: DatasetResult, started, fingerprint, source) -> None:
-    notes = {"fingerprint": fingerprint, "notes": result.notes, "unmatched": result.unmatched_areas}
+def _record(db, run_id, result, load, started, fingerprint, source, files=None, status=None):
+    summary = load.summary if load else None
+    notes = {
+        "fingerprint": fingerprint,
+        "notes": load.notes if load else result.notes,
+        "unmatched": load.unmatched_areas if load else result.unmatched_areas,
+        "merge": summary.actions if summary else None,
+        "raw_tables": summary.raw_tables if summary else None,
+        "held": held_releases(db, result.dataset_id) if summary else None,
+        "pid": os.getpid(),
+    }
     base = {
         "run_id": run_id,
         "dataset_id": result.dataset_id,
-        "release": result.release,
-        "published": result.published,
+        "release": load.release if load else result.release,
+        "published": result.published if load else None,
         "started": started,
         "finished": _now(),
-        "rows_loaded": result.rows_loaded,
-        "status": result.status,
-        "error": result.error,
+        "rows_loaded": load.rows_loaded if load else 0,
+        "status": status or (load.status if load else result.status),
+        "error": (load.error if load else result.error),
         "notes": json.dumps(notes),
     }
     rows = [
-        {
-            **base,
-            "file": raw.filename,
-            "source": raw.source,
-            "sha256": raw.sha256,
-            "bytes": raw.bytes,
-        }
-        for raw in result.files
-    ] or [{**base, "file": None, "source": source, "sha256": None, "bytes": None}]
+        {**base, "file": raw.filename, "source": raw.source, "sha256": raw.sha256,
+         "bytes": raw.bytes}
+        for raw in (files or {}).values()
+    ] or [{**base, "file": None, "source": source, "sha256": None, "bytes": None}]  # fmt: skip
     db["harvests"].insert_all(rows, alter=True)
+
+
+def held_releases(db: sqlite_utils.Database, dataset_id: str) -> list[dict]:
+    """The releases a dataset's observations come from, oldest first, with the periods each gives."""
+    rows = db.execute(
+        "select o.release, o.period, count(*) from observations o "
+        "left join releases r on r.dataset_id = o.dataset_id and r.release = o.release "
+        "where o.dataset_id = ? group by o.release, o.period order by r.order_key, o.period",
+        [dataset_id],
+    ).fetchall()
+    held: dict[str, dict] = {}
+    for release, period, count in rows:
+        entry = held.setdefault(release, {"release": release, "periods": [], "observations": 0})
+        entry["periods"].append(period)
+        entry["observations"] += count
+    return list(held.values())
 
 
 def _now() -> str:

@@ -95,6 +95,28 @@ HARVESTS = {
     "error": str,
     "notes": str,
 }
+# One row per dataset and release held: the publisher's label, id and publication date, and
+# ``order_key`` (``sendbench.releases``), which decides which release's value wins for a key.
+RELEASES = {
+    "dataset_id": str,
+    "release": str,
+    "published": str,
+    "release_id": str,
+    "order_key": str,
+    "source": str,
+    "first_loaded": str,
+    "last_loaded": str,
+}
+# Every raw table and the release it holds: ``raw_<dataset>_<file>`` is the newest release's copy
+# of a file; an older release's copy of the same file is ``raw_<dataset>_<file>__<release>``.
+SOURCE_TABLES = {
+    "table_name": str,
+    "dataset_id": str,
+    "release": str,
+    "file": str,
+    "rows": int,
+    "loaded": str,
+}
 OUTCOMES = {"id": str, "title": str, "level": str, "theme": str, "description": str}
 DATASETS = {
     "id": str,
@@ -124,12 +146,14 @@ INDICATORS = {
     "numerator": str,
     "denominator": str,
     "notes": str,
+    "withdrawn": str,
 }
 
 DATASET_STATUS_VIEW = """
 select d.id as dataset_id, d.title, d.publisher,
-  (select release from harvests h where h.dataset_id = d.id and h.status = 'loaded'
-     order by h.finished desc limit 1) as release,
+  (select release from releases r where r.dataset_id = d.id
+     order by r.order_key desc limit 1) as release,
+  (select count(*) from releases r where r.dataset_id = d.id) as releases_held,
   (select max(finished) from harvests h where h.dataset_id = d.id
      and h.status in ('loaded', 'unchanged')) as last_refreshed,
   (select count(*) from observations o where o.dataset_id = d.id) as observations,
@@ -138,6 +162,22 @@ select d.id as dataset_id, d.title, d.publisher,
   (select error from harvests h where h.dataset_id = d.id and h.status = 'failed'
      and h.id = (select max(id) from harvests h2 where h2.dataset_id = d.id)) as last_error
 from datasets d
+"""
+
+# Which releases a dataset holds and which periods each supplies: a release keeps the values
+# no newer release gives (sendbench.db.load), so an older release may still supply old periods.
+DATASET_RELEASES_VIEW = """
+select o.dataset_id, o.release, r.published, r.order_key, r.source, r.last_loaded,
+  count(*) as observations, count(distinct o.indicator_id) as indicators,
+  count(distinct o.period) as periods, min(o.period) as first_period,
+  max(o.period) as last_period,
+  (select group_concat(period, ', ') from (select distinct o2.period from observations o2
+     where o2.dataset_id = o.dataset_id and o2.release = o.release order by o2.period))
+     as period_list
+from observations o
+left join releases r on r.dataset_id = o.dataset_id and r.release = o.release
+group by o.dataset_id, o.release
+order by o.dataset_id, r.order_key
 """
 
 # The catalogue as other tools should read it: each indicator with its dataset's title,
@@ -190,19 +230,39 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
     db["lait_measures"].create(LAIT_MEASURES, pk="measure", if_not_exists=True)
     db["harvests"].create(HARVESTS, pk="id", if_not_exists=True)
     _add_missing_columns(db, "harvests", HARVESTS)
+    db["releases"].create(RELEASES, pk=("dataset_id", "release"), if_not_exists=True)
+    db["source_tables"].create(SOURCE_TABLES, pk="table_name", if_not_exists=True)
+    _add_missing_columns(db, "indicators", INDICATORS)
     _index(db, "observations", ["indicator_id", "area_code", "period", "breakdown"], unique=True)
     _index(db, "observations", ["area_code", "indicator_id"])
-    _index(db, "observations", ["dataset_id"])
+    db.conn.execute("DROP INDEX IF EXISTS idx_observations_dataset_id")  # now (dataset_id, release)
+    _index(db, "observations", ["dataset_id", "release"])
     _index(db, "harvests", ["dataset_id", "id"])
     _index(db, "statistical_neighbours", ["set_id", "neighbour_code"])
-    if "dataset_status" not in db.view_names():
-        db.create_view("dataset_status", DATASET_STATUS_VIEW)
-    if "indicator_catalogue" not in db.view_names():
-        db.create_view("indicator_catalogue", INDICATOR_CATALOGUE_VIEW)
+    for name, sql in VIEWS.items():
+        ensure_view(db, name, sql)
     # Benchmarks (issue 6): tables and views defined in sendbench.benchmark.store.
     from sendbench.benchmark.store import ensure_benchmark_shape  # imported here: one block
 
     ensure_benchmark_shape(db)
+
+
+VIEWS = {
+    "dataset_status": DATASET_STATUS_VIEW,
+    "dataset_releases": DATASET_RELEASES_VIEW,
+    "indicator_catalogue": INDICATOR_CATALOGUE_VIEW,
+}
+
+
+def ensure_view(db: sqlite_utils.Database, name: str, sql: str) -> None:
+    """Create the view, or re-create it when an older sendbench defined it differently."""
+    row = db.execute("select sql from sqlite_master where type = 'view' and name = ?", [name])
+    current = row.fetchone()
+    if current and current[0].strip().endswith(sql.strip()):
+        return
+    if current:
+        db.conn.execute(f"DROP VIEW [{name}]")
+    db.create_view(name, sql)
 
 
 def _add_missing_columns(db: sqlite_utils.Database, table: str, columns: dict) -> None:

@@ -14,6 +14,7 @@ A harvester does three things, and only the first depends on where the bytes com
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import re
 from collections.abc import Iterable
@@ -89,6 +90,9 @@ class Parsed:
     # ``{"statistical_neighbours": "set_id"}`` keeps vintages the latest release no longer carries);
     # a table not named here is replaced whole.
     replace_by: dict[str, str] = field(default_factory=dict)
+    # raw table -> the release it is a copy of, where that is not the release being loaded (each
+    # year's file of a series is its own release); see sendbench.db.load.
+    raw_releases: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     unmatched_areas: list[str] = field(default_factory=list)
 
@@ -121,6 +125,15 @@ class BaseHarvester:
 
     def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
         raise NotImplementedError  # pragma: no cover - abstract
+
+    def find_local_releases(self, directory: Path) -> list[Release]:
+        """Every release of this dataset under ``directory``, oldest first (default: one)."""
+        return [self.find_local(directory)]
+
+    def claims(self, path: Path) -> bool:
+        """Whether a file of this name is one this dataset reads (``--from`` reports the rest)."""
+        patterns = [*self.dataset.files, *(p for ps in self.file_patterns().values() for p in ps)]
+        return any(fnmatch.fnmatch(path.name.lower(), p.lower()) for p in patterns)
 
     def find_local(self, directory: Path) -> Release:
         """Find this dataset's files under ``directory`` by their published names (recursively)."""

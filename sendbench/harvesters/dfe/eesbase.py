@@ -49,6 +49,7 @@ from sendbench.harvesters.base import (
 )
 from sendbench.harvesters.dfe import ees
 from sendbench.http import HttpClient, RawFile, open_zip
+from sendbench.releases import is_dated, release_time
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class _Table:
     source: str
     frame: pd.DataFrame
     layout: str
+    release: str | None = None  # its own release, for one year's file of a series
 
 
 class EesHarvester(BaseHarvester):
@@ -141,6 +143,18 @@ class EesHarvester(BaseHarvester):
             return True
         required = [d for d in self.data_files if d.required]
         return all(any(d.matches(name) for name in names) for d in required)
+
+    def find_local_releases(self, directory: Path) -> list[Release]:
+        """Every release zip under ``directory`` (oldest first), else the data files as one."""
+        zips = _matching(Path(directory), self.dataset.files) if Path(directory).is_dir() else []
+        if len(zips) < 2:
+            return [self.find_local(directory)]
+        refs = [FileRef(key="release", filename=path.name, path=path) for path in zips]
+        return [Release(label=self.local_release_label([ref]), files=[ref]) for ref in refs]
+
+    def claims(self, path: Path) -> bool:
+        patterns = [*self.dataset.files, *(p for d in self.data_files for p in d.patterns)]
+        return any(fnmatch.fnmatch(path.name.lower(), p.lower()) for p in patterns)
 
     def find_local(self, directory: Path) -> Release:
         """The release zip by its published name if there is one, else the data files."""
@@ -186,8 +200,13 @@ class EesHarvester(BaseHarvester):
         parsed = Parsed()
         tables = self._read_all(files, parsed)
         for table in tables:
-            parsed.raw_tables[_raw_name(self.id, table.name)] = table.frame
+            name = _raw_name(self.id, table.name)
+            parsed.raw_tables[name] = table.frame
+            if table.release and table.release != release.label:
+                parsed.raw_releases[name] = table.release
         parsed.observations = self._observations(tables, release, context, parsed)
+        if not is_dated(release.label):
+            _label_from_data(release, parsed)
         return parsed
 
     def read_table(
@@ -204,7 +223,10 @@ class EesHarvester(BaseHarvester):
                 continue
             datafile = self._datafile(key.split(SERIES_SEPARATOR)[0])
             data = raw.path.read_bytes()
-            tables.append(self._read_one(datafile, raw.filename, data, raw.source, parsed))
+            table = self._read_one(datafile, raw.filename, data, raw.source, parsed)
+            if datafile.series:  # one year's file of a series is a release of its own
+                table.release = self.local_release_label([FileRef(key, raw.filename)])
+            tables.append(table)
         read = {t.datafile.key for t in tables}
         missing = [d.key for d in self.data_files if d.required and d.key not in read]
         if missing:
@@ -263,7 +285,7 @@ class EesHarvester(BaseHarvester):
         self, datafile: DataFile, name: str, frame: pd.DataFrame, source: str, parsed: Parsed
     ) -> tuple[pd.DataFrame, Layout]:
         columns = [c.strip() for c in frame.columns]
-        frame.columns = columns
+        frame = frame.set_axis(columns, axis=1)
         layout = next((lay for lay in datafile.layouts if set(lay.columns) <= set(columns)), None)
         if layout is None:
             closest = min(datafile.layouts, key=lambda lay: len(set(lay.columns) - set(columns)))
@@ -277,6 +299,8 @@ class EesHarvester(BaseHarvester):
                 source,
             )
         frame = frame.rename(columns=dict(layout.renames))
+        known = {*self.time_columns, *ees.GEOGRAPHY_COLUMNS, *_renamed(layout)}
+        _check_geography(frame, self.id, name, source, known)
         for column in OPTIONAL_GEOGRAPHY:
             if column not in frame.columns:
                 frame[column] = ""
@@ -347,7 +371,7 @@ class EesHarvester(BaseHarvester):
                 obs, _ = ees.ees_observations(
                     rows,
                     ind,
-                    release=release.label,
+                    release=table.release or release.label,
                     resolver=context.resolver,
                     geo=geo,
                     breakdown_pairs=pairs,
@@ -420,6 +444,42 @@ def check_unique(observations: pd.DataFrame, dataset: str, file: str | None = No
             f"{where}{len(dupes)} observations share indicator, area, period and breakdown, "
             f"e.g. {sample}",
         )
+
+
+# The columns that say where a row is, by the geographic level of the rows that need them (DfE's
+# open data standards). A file with LA rows but no ``new_la_code`` (renamed, say) fails: its rows
+# could otherwise be filed by name alone, or not at all, without a word.
+GEOGRAPHY_KEYS = {
+    "Regional": ("region_code", "region_name"),
+    "Local authority": ("new_la_code", "old_la_code", "la_name"),
+}
+
+
+def _check_geography(frame: pd.DataFrame, dataset: str, name: str, source: str, known: set):
+    """Fail, listing missing and unexpected columns, when rows lack the columns that place them."""
+    if "geographic_level" not in frame.columns:
+        return  # the layout check names it as missing
+    levels = set(frame["geographic_level"].unique())
+    needed = [c for level, cols in GEOGRAPHY_KEYS.items() if level in levels for c in cols]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        unexpected = [c for c in frame.columns if c not in known]
+        raise LayoutError(dataset, name, missing, unexpected, source)
+
+
+def _label_from_data(release: Release, parsed: Parsed) -> None:
+    """Name an undated release (local files without a year) by the latest period it publishes."""
+    obs = parsed.observations
+    if obs is None or obs.empty:
+        return
+    latest = max(obs["period"].dropna(), key=lambda p: release_time(p), default=None)
+    if latest is None:
+        return
+    label = f"data to {latest}"
+    parsed.notes.append(f"the files name no release; labelled {label!r} by the latest period")
+    mine = obs["release"] == release.label
+    obs.loc[mine, "release"] = label
+    release.label = label
 
 
 def _renamed(layout: Layout) -> list[str]:
