@@ -44,8 +44,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from sendbench.errors import HarvestError
 from sendbench.harvesters.base import FileRef, HarvestContext, Parsed, Release
 from sendbench.harvesters.dfe import ees
@@ -56,6 +54,7 @@ from sendbench.harvesters.dfe.eesbase import (
     Layout,
     _matching,
 )
+from sendbench.harvesters.dfe.eesfiles import add_derived
 from sendbench.http import HttpClient, RawFile
 
 _CIN = """
@@ -140,28 +139,5 @@ class Harvester(EesHarvester):
 
     def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
         parsed = super().parse(files, release, context)
-        derived = [derive_rate(parsed.observations, ind, *DERIVED[ind.id])
-                   for ind in self.derived_indicators()]  # fmt: skip
-        parsed.observations = pd.concat([parsed.observations, *derived], ignore_index=True)
-        for ind, frame in zip(self.derived_indicators(), derived, strict=True):
-            parsed.notes.append(f"{ind.id}: {len(frame)} rates derived from {DERIVED[ind.id][0]} "
-                                f"/ {DERIVED[ind.id][1]} x {DERIVED[ind.id][2]:,}")  # fmt: skip
+        add_derived(parsed, DERIVED, {ind.id for ind in self.derived_indicators()})
         return parsed
-
-
-def derive_rate(obs: pd.DataFrame, ind, numerator: str, denominator: str, scale: float):
-    """``ind``'s observations: numerator / denominator × scale for each area and period that
-    has both (headline rows); a numerator symbol is kept as the rate's status, and a period or
-    area with no numeric denominator gives no rate."""
-    key = ["area_code", "period"]
-    num = obs[(obs["indicator_id"] == numerator) & (obs["breakdown"] == "Total")]
-    den = obs[(obs["indicator_id"] == denominator) & (obs["breakdown"] == "Total")]
-    den = den[den["value"].notna()][[*key, "value"]].rename(columns={"value": "_den"})
-    out = num.merge(den, on=key, how="inner")
-    out = out.assign(
-        indicator_id=ind.id,
-        numerator=out["value"],
-        denominator=out["_den"],
-        value=out["value"] / out["_den"] * scale,
-    )
-    return out.drop(columns="_den")[obs.columns]
