@@ -2,8 +2,9 @@
 
 Raw tables and owned tables are first written to staging tables (``_staging_…``); then one
 transaction swaps them in: the dataset's raw tables are replaced, its observations deleted and
-re-inserted, and any table it owns (``areas`` for the LA list) refilled. If anything fails the
-transaction rolls back and the dataset's previous data stays exactly as it was.
+re-inserted, and any table it owns (``areas`` for the LA list) refilled; an owned table the
+schema does not define (``send_inspections``) is created by the dataset's first load. If anything
+fails the transaction rolls back and the dataset's previous data stays exactly as it was.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ def _swap(db: sqlite_utils.Database, dataset_id: str, parsed: Parsed, staged: di
 def _refill(
     conn: sqlite3.Connection, table: str, staging: str, columns: list[str], key: str | None
 ) -> None:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    ).fetchone()
+    if not exists:  # a table a dataset owns is created, empty, by its first load
+        conn.execute(f"CREATE TABLE [{table}] AS SELECT * FROM [{staging}] WHERE 0")
     if key is None:
         conn.execute(f"DELETE FROM [{table}]")
     else:
