@@ -1,12 +1,13 @@
 """The inspection pack: one LA's benchmark as an Excel workbook a team can hand over as it is.
 
-Sheets: ``Summary`` (the LA, the neighbour set, and the scorecard by logic-model outcome, gaps
-included), one sheet per outcome with evidence (each indicator's value, neighbour average,
-England, region, rank, band, intervals, significance, change and trend), ``Trends`` (a chart per
-key indicator: the LA against its neighbour average and England over time), ``Neighbours``,
-``Sources`` and ``Methods``. Every number is the stored ``benchmarks`` value, unrounded (cells
-are formatted to show one decimal). Colours follow Excel's Good / Neutral / Bad styles and are
-never the only signal: every coloured cell carries its label.
+Sheets: ``Summary`` (the LA, the neighbour set, its latest area SEND inspection with its
+neighbours' outcomes counted, and the scorecard by logic-model outcome, gaps included), one sheet
+per outcome with evidence (each indicator's value, neighbour average, England, region, rank,
+band, intervals, significance, change and trend), ``Trends`` (a chart per key indicator: the LA
+against its neighbour average and England over time), ``Neighbours``, ``Sources`` and
+``Methods``. Every number is the stored ``benchmarks`` value, unrounded (cells are formatted to
+show one decimal). Colours follow Excel's Good / Neutral / Bad styles and are never the only
+signal: every coloured cell carries its label.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def _summary(ws: Worksheet, bench: AreaBenchmark, sheets: dict[str, str]) -> Non
             "99.8% on the outcome sheets",
         ),  # fmt: skip
         ("Made with", f"sendbench {__version__}; methods on the Methods sheet"),
+        *_inspection_facts(bench),
     ]
     for i, (key, value) in enumerate(facts, start=2):
         ws.cell(row=i, column=1, value=key).font = BOLD
@@ -132,6 +134,16 @@ def _summary(ws: Worksheet, bench: AreaBenchmark, sheets: dict[str, str]) -> Non
             link.font = Font(color="0563C1", underline="single")
     ws.freeze_panes = ws.cell(row=top + 1, column=1)
     _widths(ws, {1: 22, 2: 26, 3: 60, 4: 22} | {c: 14 for c in range(5, 18)})
+
+
+def _inspection_facts(bench: AreaBenchmark) -> list[tuple[str, str]]:
+    """The inspection line and the neighbours' outcomes counted (never averaged), if loaded."""
+    found = bench.inspection
+    if found is None:
+        return []
+    counted = "; ".join(f"{n['count']} of {n['of']} neighbours had {n['category']}"
+                        for n in found["neighbours"]) or "no neighbours listed"  # fmt: skip
+    return [("Area SEND inspection", found["line"]), ("Neighbours' inspections", counted)]
 
 
 # --- outcome sheets ------------------------------------------------------------------------------
