@@ -1,11 +1,14 @@
 """The LA page opens with its latest area SEND inspection, and the inspection pack's summary sheet
-carries the same line; the neighbours' outcomes are counted, never averaged.
+carries the same line; the neighbours' outcomes are counted, never averaged. High-needs finance
+is a section of its own, benchmarked like every indicator, with its numerator and denominator,
+and a sheet of the pack.
 
 The database is tests/test_cli_benchmark.py's small one with made-up ``send_inspections`` rows
 (in the table's real columns) for Shropshire and its 2025 neighbours: Shropshire inspected twice
 under the 2016 framework (the later with a written statement of action, then revisited), one
 neighbour inspected under the 2023 framework, one with a WSoA, one without, one never inspected.
-Expected counts are worked out here from those rows.
+Expected counts are worked out here from those rows. Made-up high needs block per head rows
+(``FINANCE``) give the finance section; the neighbour average is recomputed with statistics.mean.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import statistics
 
 import openpyxl
 import pytest
 import sqlite_utils
-from test_cli_benchmark import SETS, build_db
+from test_cli_benchmark import LIVE, SETS, build_db
 
 from sendbench.benchmark.inspections import inspection_summary
 from sendbench.benchmark.report import load_area_benchmark
@@ -44,6 +48,20 @@ VISITS = [
      "action", "No", None),
 ]  # fmt: skip
 REPORT = "https://reports.ofsted.gov.uk/provider/44/80552"
+FINANCE = "hnb_allocation_per_head_2_18"
+
+
+def finance_rows() -> list[dict]:
+    """Made-up per-head high needs block rows for every LA and England, 2021-22."""
+    rows = []
+    for i, code in enumerate([*LIVE, "E92000001"]):
+        numerator, denominator = 30_000_000 + 1_000_000 * i, 60_000 + 1_000 * i
+        rows.append({"indicator_id": FINANCE, "area_code": code, "period": "2021-22",
+                     "breakdown": "Total", "value": numerator / denominator,
+                     "numerator": numerator, "denominator": denominator,
+                     "period_start": "2021-04-01", "period_end": "2022-03-31",
+                     "dataset_id": "dfe_high_needs", "release": "2024"})  # fmt: skip
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +74,7 @@ def db_path(tmp_path_factory):
          "report_url": REPORT if (a, s) == (SHROPSHIRE, "2020-01-27") else None}
         for a, f, v, s, p, o, w, r in VISITS
     )  # fmt: skip
+    db["observations"].insert_all(finance_rows())
     compute_benchmarks(db)
     db.conn.close()
     return path
@@ -123,3 +142,33 @@ def test_the_inspection_pack_summary_carries_the_inspection_line(db_path, tmp_pa
     counted = facts["Neighbours' inspections"]
     for category, count in expected_counts().items():
         assert f"{count} of {len(NEIGHBOURS)} neighbours had {category}" in counted
+
+
+def test_high_needs_finance_is_its_own_section_with_numerator_and_denominator(db_path):
+    page = dashboard(db_path)
+    section = re.search(r'<section class="sb-finance".*?</section>', page, re.S).group(0)
+    assert (
+        page.index('id="inspection"') < page.index('id="finance"') < page.index('id="scorecard-h"')
+    )
+    row = re.search(rf'<tr class="finance" data-indicator="{FINANCE}".*?</tr>', section, re.S)
+    cells = html.unescape(re.sub(r"<[^>]+>", "|", row.group(0)))
+    by_code = {r["area_code"]: r for r in finance_rows()}
+    own = by_code[SHROPSHIRE]
+    assert f"{own['numerator']:,.0f} / {own['denominator']:,.0f}" in cells
+    mean = statistics.mean(by_code[c]["value"] for c in NEIGHBOURS)
+    found = re.search(r'class="num sn-mean" data-value="([^"]+)"', row.group(0)).group(1)
+    assert float(found) == pytest.approx(mean)
+    assert f"({len(NEIGHBOURS)} of {len(NEIGHBOURS)})" in cells
+
+
+def test_the_inspection_pack_has_a_finance_sheet(db_path, tmp_path):
+    bench = load_area_benchmark(sqlite_utils.Database(db_path), SHROPSHIRE, "dfe-2025-05")
+    sheet = openpyxl.load_workbook(write_workbook(bench, tmp_path / "pack.xlsx"))["Finance"]
+    header = [c.value for c in sheet[4]]
+    values = dict(zip(header, [c.value for c in sheet[5]], strict=True))
+    own = {r["area_code"]: r for r in finance_rows()}[SHROPSHIRE]
+    assert values["Indicator id"] == FINANCE
+    assert values["Value"] == pytest.approx(own["value"])
+    assert (values["Numerator"], values["Denominator (population aged 2-18 for per-head)"]) == (
+        own["numerator"], own["denominator"],
+    )  # fmt: skip

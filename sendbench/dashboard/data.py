@@ -69,6 +69,7 @@ class Dashboard:
     counts: dict[str, int] = field(default_factory=dict)  # outcome -> indicators shown
     region: dict | None = None  # the LA's region (breakdown pages)
     inspection: dict | None = None  # latest area SEND inspection, neighbours counted
+    finance: list[dict] = field(default_factory=list)  # high-needs finance rows (headline)
 
 
 def list_las(conn: sqlite3.Connection) -> list[dict]:
@@ -139,7 +140,18 @@ def load_dashboard(conn: sqlite3.Connection, area: dict, set_id: str | None = No
         counts={k: len(v) for k, v in listed.items()},
         region=_region(conn, area) if breakdown else None,
         inspection=inspection_summary(conn, area["area_code"], _codes(neighbours)),
+        finance=[] if breakdown else finance_rows(shown),
     )  # fmt: skip
+
+
+FINANCE_DATASETS = ("dfe_high_needs",)
+
+
+def finance_rows(shown: list[dict]) -> list[dict]:
+    """The headline rows of the high-needs finance indicators, by title: a section of their own
+    (they also appear under the outcomes they evidence)."""
+    rows = [r for r in shown if r.get("dataset_id") in FINANCE_DATASETS]
+    return sorted(rows, key=lambda r: r["indicator_title"] or r["indicator_id"])
 
 
 def _codes(neighbours: list[dict]) -> list[str]:
