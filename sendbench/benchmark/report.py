@@ -2,7 +2,8 @@
 
 :func:`load_area_benchmark` is what the CLI and the workbook use: the ``benchmarks`` rows of one
 LA under one neighbour set (latest periods by default), the outcome scorecard, the LA's
-neighbours, its series over time (for charts) and the sources behind them.
+neighbours, its series over time (for charts), the sources behind them and its latest area SEND
+inspection with its neighbours' outcomes counted (:mod:`sendbench.benchmark.inspections`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sqlite_utils
 
 from sendbench.areas import AreaResolver
 from sendbench.benchmark.compare import BENCHMARK_COLUMNS
+from sendbench.benchmark.inspections import inspection_summary
 from sendbench.benchmark.neighbours import default_set
 from sendbench.benchmark.outcomes import SCORECARD_COLUMNS
 from sendbench.benchmark.store import BenchmarkError, last_run, stored_sets
@@ -56,6 +58,7 @@ class AreaBenchmark:
     history: pd.DataFrame
     sources: pd.DataFrame
     outcomes: pd.DataFrame
+    inspection: dict | None = None  # latest area SEND inspection (benchmark.inspections)
 
 
 def resolve_area(db: sqlite_utils.Database, query: str) -> dict:
@@ -133,11 +136,13 @@ def load_area_benchmark(db: sqlite_utils.Database, area_code: str, set_id: str |
         card = card[card["outcome_id"].isin(outcomes)]
     info = {k: _text(v) for k, v in area.iloc[0].to_dict().items()}
     info["region_name"] = region["name"].iloc[0] if len(region) else None
+    neighbours = _plain(neighbour_list(db, area_code, chosen))
+    codes = [c for c in neighbours["neighbour_code"] if c]
     return AreaBenchmark(
         area=info, neighbour_set=chosen, run=last_run(db) or {}, rows=_plain(rows),
-        scorecard=_plain(card), neighbours=_plain(neighbour_list(db, area_code, chosen)),
+        scorecard=_plain(card), neighbours=neighbours,
         history=_plain(history), sources=_plain(sources(db, rows, chosen)),
-        outcomes=_plain(all_outcomes),
+        outcomes=_plain(all_outcomes), inspection=inspection_summary(conn, area_code, codes),
     )  # fmt: skip
 
 

@@ -1,12 +1,14 @@
 """The inspection pack: one LA's benchmark as an Excel workbook a team can hand over as it is.
 
-Sheets: ``Summary`` (the LA, the neighbour set, and the scorecard by logic-model outcome, gaps
-included), one sheet per outcome with evidence (each indicator's value, neighbour average,
-England, region, rank, band, intervals, significance, change and trend), ``Trends`` (a chart per
-key indicator: the LA against its neighbour average and England over time), ``Neighbours``,
-``Sources`` and ``Methods``. Every number is the stored ``benchmarks`` value, unrounded (cells
-are formatted to show one decimal). Colours follow Excel's Good / Neutral / Bad styles and are
-never the only signal: every coloured cell carries its label.
+Sheets: ``Summary`` (the LA, the neighbour set, its latest area SEND inspection with its
+neighbours' outcomes counted, and the scorecard by logic-model outcome, gaps included), ``Finance``
+(the high-needs finance measures with numerators and denominators, when loaded), one sheet per
+outcome with evidence (each indicator's value, neighbour average, England, region, rank,
+band, intervals, significance, change and trend), ``Trends`` (a chart per key indicator: the LA
+against its neighbour average and England over time), ``Neighbours``, ``Sources`` and
+``Methods``. Every number is the stored ``benchmarks`` value, unrounded (cells are formatted to
+show one decimal). Colours follow Excel's Good / Neutral / Bad styles and are never the only
+signal: every coloured cell carries its label.
 """
 
 from __future__ import annotations
@@ -31,7 +33,17 @@ FILLS = {  # label -> (fill, font colour): Excel's Good, Neutral, Bad and a blue
     "getting worse": ("FFC7CE", "9C0006"), "gap: no indicator yet": ("FFEB9C", "9C5700"),
 }  # fmt: skip
 SUMMARY_SHEET, TRENDS_SHEET, NEIGHBOURS_SHEET = "Summary", "Trends", "Neighbours"
-SOURCES_SHEET, METHODS_SHEET = "Sources", "Methods"
+SOURCES_SHEET, METHODS_SHEET, FINANCE_SHEET = "Sources", "Methods", "Finance"
+FINANCE_DATASETS = ("dfe_high_needs",)
+FINANCE_COLUMNS = {
+    "indicator_title": "Measure", "period": "Period", "value": "Value",
+    "status": "Published symbol",
+    "numerator": "Numerator", "denominator": "Denominator (population aged 2-18 for per-head)",
+    "sn_mean": "Neighbour average (mean)", "sn_count": "Neighbours with data",
+    "england_value": "England", "rank": "Rank", "rank_of": "Ranked LAs",
+    "quartile_band": "Quartile band", "vs_neighbours_95": "vs neighbours (95%)",
+    "indicator_id": "Indicator id",
+}  # fmt: skip
 NUMBER_COLUMNS = {
     "value", "sn_mean", "sn_pooled", "england_value", "region_value", "ci95_lower", "ci95_upper",
     "ci998_lower", "ci998_upper", "previous_value", "change",
@@ -47,6 +59,7 @@ def write_workbook(bench: AreaBenchmark, path: Path) -> Path:
     summary.title = SUMMARY_SHEET
     sheets = _outcome_sheets(book, bench)
     _summary(summary, bench, sheets)
+    _finance(book, bench)
     _trends(book.create_sheet(TRENDS_SHEET), bench)
     _neighbours(book.create_sheet(NEIGHBOURS_SHEET), bench)
     _sources(book.create_sheet(SOURCES_SHEET), bench)
@@ -114,6 +127,7 @@ def _summary(ws: Worksheet, bench: AreaBenchmark, sheets: dict[str, str]) -> Non
             "99.8% on the outcome sheets",
         ),  # fmt: skip
         ("Made with", f"sendbench {__version__}; methods on the Methods sheet"),
+        *_inspection_facts(bench),
     ]
     for i, (key, value) in enumerate(facts, start=2):
         ws.cell(row=i, column=1, value=key).font = BOLD
@@ -132,6 +146,40 @@ def _summary(ws: Worksheet, bench: AreaBenchmark, sheets: dict[str, str]) -> Non
             link.font = Font(color="0563C1", underline="single")
     ws.freeze_panes = ws.cell(row=top + 1, column=1)
     _widths(ws, {1: 22, 2: 26, 3: 60, 4: 22} | {c: 14 for c in range(5, 18)})
+
+
+def _inspection_facts(bench: AreaBenchmark) -> list[tuple[str, str]]:
+    """The inspection line and the neighbours' outcomes counted (never averaged), if loaded."""
+    found = bench.inspection
+    if found is None:
+        return []
+    counted = "; ".join(f"{n['count']} of {n['of']} neighbours had {n['category']}"
+                        for n in found["neighbours"]) or "no neighbours listed"  # fmt: skip
+    return [("Area SEND inspection", found["line"]), ("Neighbours' inspections", counted)]
+
+
+def _finance(book: Workbook, bench: AreaBenchmark) -> None:
+    """The high-needs finance sheet: each measure's latest value, its numerator and denominator
+    (per-head values divide by the 2-18 population), neighbours and England."""
+    rows = bench.rows[bench.rows["dataset_id"].isin(FINANCE_DATASETS)]
+    if rows.empty:
+        return
+    ws = book.create_sheet(FINANCE_SHEET)
+    ws["A1"] = f"High-needs finance: {_area_line(bench)}"
+    ws["A1"].font = TITLE
+    ws["A2"] = (f"Neighbour set {bench.neighbour_set}. Dedicated Schools Grant high needs block "
+                "and s251 high-needs outturn; pounds.")  # fmt: skip
+    _heading(ws, 4, list(FINANCE_COLUMNS.values()))
+    rows = rows.sort_values(["indicator_title", "period_start"])
+    for r, record in enumerate(rows.to_dict("records"), start=5):
+        for c, key in enumerate(FINANCE_COLUMNS, start=1):
+            cell = ws.cell(row=r, column=c, value=_number(record.get(key)))
+            if isinstance(cell.value, float):
+                cell.number_format = "#,##0.00"
+            if key in ("vs_neighbours_95", "quartile_band"):
+                _paint(cell, cell.value)
+    ws.freeze_panes = "B5"
+    _widths(ws, {1: 60, 2: 10} | {c: 16 for c in range(3, len(FINANCE_COLUMNS) + 1)})
 
 
 # --- outcome sheets ------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 logic-model outcome with its indicators (value, neighbour average, England, band, significance,
 trend, the series over time and the neighbours' values) and the outcome gaps. The rows are the
 ``benchmarks`` table's (for the default set they are the ``latest_benchmarks`` view's rows), so
-the dashboard, the CLI, the workbook and the JSON API cannot disagree. With a breakdown
+the dashboard, the CLI, the workbook and the JSON API cannot disagree. The page opens with the
+LA's latest area SEND inspection (:mod:`sendbench.benchmark.inspections`), its neighbours'
+outcomes counted, never averaged. With a breakdown
 (``Sex: Female`` …) the rows come from ``observations`` instead (:mod:`.breakdowns`): values and
 a simple neighbour average only, as nothing else is computed for breakdowns.
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from sendbench.benchmark.inspections import inspection_summary
 from sendbench.benchmark.outcomes import GAP, NO_DATA
 from sendbench.benchmark.report import choose_set, resolve_area
 from sendbench.benchmark.store import last_run
@@ -65,6 +68,8 @@ class Dashboard:
     breakdowns: list[dict] = field(default_factory=list)  # the LA's, grouped by topic
     counts: dict[str, int] = field(default_factory=dict)  # outcome -> indicators shown
     region: dict | None = None  # the LA's region (breakdown pages)
+    inspection: dict | None = None  # latest area SEND inspection, neighbours counted
+    finance: list[dict] = field(default_factory=list)  # high-needs finance rows (headline)
 
 
 def list_las(conn: sqlite3.Connection) -> list[dict]:
@@ -134,7 +139,23 @@ def load_dashboard(conn: sqlite3.Connection, area: dict, set_id: str | None = No
         breakdown=breakdown or None, breakdowns=group_breakdowns(breakdowns),
         counts={k: len(v) for k, v in listed.items()},
         region=_region(conn, area) if breakdown else None,
+        inspection=inspection_summary(conn, area["area_code"], _codes(neighbours)),
+        finance=[] if breakdown else finance_rows(shown),
     )  # fmt: skip
+
+
+FINANCE_DATASETS = ("dfe_high_needs",)
+
+
+def finance_rows(shown: list[dict]) -> list[dict]:
+    """The headline rows of the high-needs finance indicators, by title: a section of their own
+    (they also appear under the outcomes they evidence)."""
+    rows = [r for r in shown if r.get("dataset_id") in FINANCE_DATASETS]
+    return sorted(rows, key=lambda r: r["indicator_title"] or r["indicator_id"])
+
+
+def _codes(neighbours: list[dict]) -> list[str]:
+    return [n["neighbour_code"] for n in neighbours if n["neighbour_code"]]
 
 
 def _neighbours(conn: sqlite3.Connection, area_code: str, set_id: str) -> list[dict]:

@@ -210,6 +210,12 @@ def _decorate(datasette, database: str, dash) -> None:
             row["links"] = _links(datasette, database, row, dash)
             rows.append(row)
         section["rows"] = rows
+    for row in dash.finance:  # decorated above unless its outcomes are filtered out
+        if "shown" not in row:
+            row["shown"] = {k: fmt(row[k]) for k in ("value", "sn_mean", "england_value")}
+            row["links"] = _links(datasette, database, row, dash)
+        row["shown"]["numerator"], row["shown"]["denominator"] = (
+            fmt(row.get("numerator")), fmt(row.get("denominator")))  # fmt: skip
 
 
 def _breakdown_texts(row: dict) -> dict:

@@ -19,7 +19,8 @@ Observations accumulate across releases. For each indicator, area, period and br
 Raw tables are kept per release: ``raw_<dataset>_<file>`` is the newest release's copy, an older
 release's copy of the same file is ``raw_<dataset>_<file>__<release>`` (``source_tables`` says
 which is which). Tables a dataset owns (``areas`` for the LA list) are refilled from the newest
-release only, or by key (``Parsed.replace_by``). ``replace=True`` (``refresh --replace``)
+release only, or by key (``Parsed.replace_by``); an owned table the schema does not define
+(``send_inspections``) is created by the dataset's first load. ``replace=True`` (``refresh --replace``)
 first removes everything the dataset held, in the same transaction.
 """
 
@@ -294,6 +295,11 @@ def _no_figure_list() -> str:
 def _refill(
     conn: sqlite3.Connection, table: str, staging: str, columns: list[str], key: str | None
 ) -> None:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    ).fetchone()
+    if not exists:  # a table a dataset owns is created, empty, by its first load
+        conn.execute(f"CREATE TABLE [{table}] AS SELECT * FROM [{staging}] WHERE 0")
     if key is None:
         conn.execute(f"DELETE FROM [{table}]")
     else:

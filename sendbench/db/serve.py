@@ -39,6 +39,24 @@ OBSERVATION_COLUMNS_HELP = {
 }
 
 
+SEND_INSPECTIONS_HELP = {
+    "area_code": "The council inspected (its current code where the code changed 1:1)",
+    "source_area_code": "The LA code as published (empty where the file names the area only)",
+    "framework": "2016 (May 2016 to 2022) or 2023 (from January 2023)",
+    "visit": "inspection, or revisit (2016 framework, after a written statement of action)",
+    "start_date": "First day of the visit (ISO date)",
+    "published_date": "Date the report was published",
+    "outcome": "The outcome in words: written statement of action or not; progress at a revisit; "
+    "one of the three 2023 framework outcomes",
+    "wsoa": "2016 inspections: Yes if a written statement of action was required",
+    "revisit_result": "2016 revisits: sufficient progress on all (Yes), Some or No weaknesses",
+    "weaknesses": "Significant weaknesses identified in the written statement of action",
+    "priority_action_plan": "2023 framework: whether a priority action plan was required",
+    "la_webpage_url": "The LA's Ofsted page (where the reports are)",
+    "report_url": "The visit's report, where the ADCS summary list gives it",
+}
+
+
 def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
     """Datasette metadata for the sendbench database."""
     db = sqlite_utils.Database(db_path)
@@ -60,6 +78,14 @@ def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
         "datasets": {"description": "The catalogue's datasets: publisher, licence, landing page."},
         "outcomes": {"description": "The SEND logic model's outcomes."},
         "harvests": {"description": "One row per dataset, run and file: source, sha256, status."},
+        "send_inspections": {
+            "description": "Every area SEND inspection and revisit by Ofsted and CQC since May "
+            "2016, one row per visit, filed under the council inspected (ofsted_send_inspections). "
+            "An LA's visits, newest first: send_inspections.json?area_code=E06000051"
+            "&_sort_desc=start_date&_shape=array",
+            "columns": SEND_INSPECTIONS_HELP,
+            "facets": ["framework", "visit", "outcome"],
+        },
         **_benchmark_metadata(),
     }
     for ds in catalogue.datasets:

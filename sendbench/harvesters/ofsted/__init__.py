@@ -1,0 +1,1 @@
+"""Ofsted (with the Care Quality Commission): inspection outcomes."""
