@@ -328,7 +328,7 @@ def _record(db, run_id, result, load, started, fingerprint, source, files=None, 
 
 
 def held_releases(db: sqlite_utils.Database, dataset_id: str) -> list[dict]:
-    """The releases a dataset's observations come from, oldest first, with the periods each gives."""
+    """The releases a dataset's observations come from, oldest first, with their periods."""
     rows = db.execute(
         "select o.release, o.period, count(*) from observations o "
         "left join releases r on r.dataset_id = o.dataset_id and r.release = o.release "
