@@ -17,10 +17,11 @@ import sqlite_utils
 from sendbench import __version__
 from sendbench.benchmark.store import compute_benchmarks, needs_benchmarks
 from sendbench.catalogue import load_catalogue, sources_table
+from sendbench.db.lock import RefreshBusy, refresh_lock
 from sendbench.db.schema import DEFAULT_DB_NAME, ensure_db_shape
 from sendbench.errors import SendbenchError
 from sendbench.http import HttpClient
-from sendbench.refresh import DatasetResult, refresh
+from sendbench.refresh import DatasetResult, refresh, unrecognised_files
 
 DEFAULT_DB = Path("db") / DEFAULT_DB_NAME
 
@@ -59,7 +60,8 @@ def main(verbose: int) -> None:
     "from_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Build from files already on disk (found by their published names, recursively) "
-    "instead of downloading. Nothing is fetched from the network.",
+    "instead of downloading. Nothing is fetched from the network. Every release of a dataset "
+    "found there is read, oldest first; files no dataset reads are listed.",
 )
 @db_option
 @click.option(
@@ -67,36 +69,80 @@ def main(verbose: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where downloaded files are kept [default: raw/ beside the database].",
 )
-def refresh_command(datasets, from_dir, db_path, raw_dir) -> None:
+@click.option(
+    "--replace",
+    "replace",
+    multiple=True,
+    metavar="DATASET",
+    help="Rebuild DATASET from scratch: drop every release it holds, then load what this run "
+    "finds (repeatable). Without it, releases accumulate.",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="When another refresh is running on the database, wait for it, or stop at once.",
+)
+def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait) -> None:
     """Refresh DATASETS (default: all) from their publishers or from --from DIR.
 
     Each dataset's latest release is found and its files fetched (only when changed), parsed
-    and loaded atomically. A dataset that fails keeps its last good data; the exit status is
-    non-zero when any dataset failed.
+    and merged atomically: a release revises the values it covers and every other value stays
+    (an older or partial file never erases a newer one). A dataset that fails keeps its last
+    good data; the exit status is non-zero when any dataset failed. One refresh runs on a
+    database at a time.
     """
     catalogue = _catalogue()
-    for dataset_id in datasets:
+    for dataset_id in [*datasets, *replace]:
         _check(lambda d=dataset_id: catalogue.dataset(d))
-    db = _open_db(db_path, create=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
     raw_dir = raw_dir or db_path.parent / "raw"
-    with HttpClient(raw_dir, offline=from_dir is not None) as http:
-        results = _check(
-            lambda: refresh(
-                db, catalogue, http, dataset_ids=datasets, from_dir=from_dir, progress=_progress
-            )
-        )
-    _summary(results, db_path)
-    if any(r.status == "loaded" for r in results) or needs_benchmarks(db):
-        _recompute(db)
+    say = lambda message: _progress("refresh", message)  # noqa: E731
+    try:
+        with refresh_lock(db_path, wait=wait, say=say):  # before the database is touched
+            db = _open_db(db_path, create=True)
+            results = _refresh(db, catalogue, datasets, from_dir, raw_dir, replace, wait)
+    except RefreshBusy as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"\nDatabase: {db_path}")
     if any(r.status == "failed" for r in results):
         sys.exit(1)
 
 
-def _recompute(db: sqlite_utils.Database) -> None:
+def _refresh(db, catalogue, datasets, from_dir, raw_dir, replace, wait) -> list[DatasetResult]:
+    """The refresh, its summary and the benchmark recompute, all under the refresh lock."""
+    with HttpClient(raw_dir, offline=from_dir is not None) as http:
+        results = _check(
+            lambda: refresh(
+                db, catalogue, http, dataset_ids=datasets, from_dir=from_dir,
+                progress=_progress, replace=replace, wait=wait,
+            )
+        )  # fmt: skip
+    _summary(results)
+    if from_dir is not None:
+        _not_recognised(catalogue, from_dir)
+    loaded = [r for r in results if r.status == "loaded"]
+    if loaded or needs_benchmarks(db):
+        changed = set().union(*(r.changed_indicators for r in loaded))
+        _recompute(db, changed=changed)
+    return results
+
+
+def _recompute(db: sqlite_utils.Database, changed: set[str] | None = None) -> None:
+    """Recompute the stored benchmarks: of the ``changed`` indicators only, when given."""
     click.echo("", err=True)
-    run = _check(lambda: compute_benchmarks(db, progress=lambda m: _progress("benchmarks", m)))
+    run = _check(
+        lambda: compute_benchmarks(
+            db, progress=lambda m: _progress("benchmarks", m), changed=changed
+        )
+    )
+    scope = (
+        f"{run['indicators_recomputed']} changed indicators"
+        if run.get("indicators_recomputed") is not None
+        else "every indicator"
+    )
     click.echo(
-        f"benchmarks           {run['benchmark_rows']:,} rows, neighbour sets "
+        f"benchmarks           {run['benchmark_rows']:,} rows ({scope}), neighbour sets "
         f"{', '.join(json.loads(run['neighbour_sets'])) or 'none loaded'} "
         f"(default {run['default_set']}), {run['seconds']:.1f} s"
     )
@@ -106,24 +152,41 @@ def _progress(dataset_id: str, message: str) -> None:
     click.echo(f"{click.style(dataset_id, bold=True)}: {message}", err=True)
 
 
-def _summary(results: list[DatasetResult], db_path: Path) -> None:
+STATUS_COLOURS = {"loaded": "green", "replaced": "green", "unchanged": "cyan", "skipped": "yellow"}
+
+
+def _summary(results: list[DatasetResult]) -> None:
     click.echo("")
     width = max([20, *(len(r.dataset_id) for r in results)])
     for r in results:
-        colour = {"loaded": "green", "unchanged": "cyan", "skipped": "yellow"}.get(r.status, "red")
+        colour = STATUS_COLOURS.get(r.status, "red")
         line = f"{r.dataset_id:<{width}} {click.style(r.status, fg=colour):<20}"
         if r.release:
             line += f" release {r.release}"
         if r.status == "loaded":
             line += f", {r.rows_loaded:,} rows in {r.seconds:.1f} s"
         click.echo(line)
+        many = len(r.loads) > 1
+        for load in r.loads:
+            if load.summary is not None:
+                prefix = f"release {load.release}: " if many else ""
+                click.echo(f"    {prefix}{load.summary.describe()}")
+            elif many:
+                click.echo(f"    release {load.release}: {load.status}")
         if r.error:
             click.echo(f"    {r.error}")
         for note in r.notes:
             click.echo(f"    note: {note}")
         for area in r.unmatched_areas:
             click.echo(f"    unmatched area (not loaded as an observation): {area}")
-    click.echo(f"\nDatabase: {db_path}")
+
+
+def _not_recognised(catalogue, from_dir: Path) -> None:
+    files = unrecognised_files(catalogue, from_dir)
+    if files:
+        click.echo(f"\n{len(files)} files under {from_dir} that no dataset reads:")
+    for path in files:
+        click.echo(f"    not recognised: {path}")
 
 
 @main.command()

@@ -327,6 +327,31 @@ def _record(db, run_id, result, load, started, fingerprint, source, files=None, 
     db["harvests"].insert_all(rows, alter=True)
 
 
+def unrecognised_files(catalogue: Catalogue, directory: Path) -> list[Path]:
+    """Files under ``directory`` (recursively) that no dataset of the catalogue reads.
+
+    ``--from`` reports them so that a user sees a file was not used (a misnamed download, a
+    publisher's new file name, a dataset sendbench does not know). Hidden files and the
+    folder's own documentation (``*.md``) are not listed.
+    """
+    harvesters = []
+    for dataset in catalogue.datasets:
+        try:
+            harvesters.append(load_harvester(dataset, catalogue))
+        except SendbenchError:  # a dataset whose harvester cannot load claims nothing
+            continue
+    found = []
+    for path in sorted(Path(directory).rglob("*")):
+        relative = path.relative_to(directory)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.suffix.lower() == ".md":
+            continue
+        if not any(h.claims(path) for h in harvesters):
+            found.append(path)
+    return found
+
+
 def held_releases(db: sqlite_utils.Database, dataset_id: str) -> list[dict]:
     """The releases a dataset's observations come from, oldest first, with their periods."""
     rows = db.execute(

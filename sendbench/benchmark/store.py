@@ -10,6 +10,7 @@ exports and Datasette all read these tables, so they cannot disagree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from sendbench.errors import SendbenchError
 RUNS = {
     "id": int, "computed_at": str, "default_set": str, "neighbour_sets": str,
     "benchmark_rows": int, "scorecard_rows": int, "seconds": float, "version": str,
+    "inputs": str, "indicators_recomputed": int,
 }  # fmt: skip
 LATEST_BENCHMARKS_VIEW = """
 select b.*, r.name as region_name, i.title as indicator_title, i.dataset as dataset_id
@@ -97,6 +99,9 @@ def ensure_benchmark_shape(db: sqlite_utils.Database) -> None:
         SCORECARD_COLUMNS, pk=PKS["benchmark_scorecard"], if_not_exists=True
     )
     db["benchmark_runs"].create(RUNS, pk="id", if_not_exists=True)
+    for column, kind in RUNS.items():  # a runs table an older sendbench made
+        if column not in db["benchmark_runs"].columns_dict:
+            db["benchmark_runs"].add_column(column, kind)
     db["benchmarks"].create_index(
         ["indicator_id", "period"], "idx_benchmarks_indicator", if_not_exists=True
     )
@@ -105,20 +110,26 @@ def ensure_benchmark_shape(db: sqlite_utils.Database) -> None:
             db.create_view(name, sql)
 
 
-def read_inputs(db: sqlite_utils.Database, catalogue: Catalogue | None = None) -> dict:
+def read_inputs(
+    db: sqlite_utils.Database, catalogue: Catalogue | None = None, only: list[str] | None = None
+) -> dict:
     """observations (headline), areas, indicators, neighbours, outcomes and links as DataFrames.
 
     Indicator and outcome metadata come from ``catalogue`` when given, else from the tables the
-    last refresh wrote from it.
+    last refresh wrote from it. ``only``: just these indicators' observations.
     """
     conn = db.conn
+    where = ""
+    if only is not None:
+        where = " and o.indicator_id in (select value from json_each(?))"
     frames = {
         "observations": pd.read_sql(  # headline rows of LAs, regions and England only
             "select o.indicator_id, o.area_code, o.period, o.value, o.numerator, o.denominator, "
             "o.status, o.period_start, o.period_end from observations o "
             "join areas a on a.area_code = o.area_code "
-            "where o.breakdown = 'Total' and a.area_type in ('la', 'region', 'country')",
+            "where o.breakdown = 'Total' and a.area_type in ('la', 'region', 'country')" + where,
             conn,
+            params=[json.dumps(only)] if only is not None else None,
         ),
         "areas": pd.read_sql(
             "select area_code, name, area_type, region_code, valid_from, valid_to from areas", conn
@@ -147,10 +158,21 @@ def read_inputs(db: sqlite_utils.Database, catalogue: Catalogue | None = None) -
 
 
 def compute_benchmarks(
-    db: sqlite_utils.Database, catalogue: Catalogue | None = None, progress: Progress | None = None
+    db: sqlite_utils.Database,
+    catalogue: Catalogue | None = None,
+    progress: Progress | None = None,
+    *,
+    changed: set[str] | None = None,
 ) -> dict:
     """Recompute ``benchmarks`` and ``benchmark_scorecard`` for every loaded neighbour set and
     replace them in one transaction. Returns the ``benchmark_runs`` row written.
+
+    ``changed`` (the indicators whose observations a refresh added or revised) limits the work
+    to those indicators: each indicator's benchmarks depend only on its own observations, the
+    areas, the neighbour sets and its catalogue entry, so the other indicators' rows stay and
+    the scorecard is rebuilt from the stored latest rows. Everything is recomputed instead when
+    those shared inputs (areas, neighbour sets, indicator metadata, sendbench's version) differ
+    from the last run's, or there is no earlier run.
 
     Each set's rows are written as soon as they are built (only their latest rows are kept, for
     the scorecard), so memory holds one set at a time, not the whole table.
@@ -158,8 +180,15 @@ def compute_benchmarks(
     say = progress or (lambda message: None)
     started = time.perf_counter()
     ensure_benchmark_shape(db)
-    inputs = read_inputs(db, catalogue)
-    say(f"reading {len(inputs['observations']):,} headline observations")
+    inputs = read_inputs(db, catalogue, only=None if changed is None else sorted(changed))
+    fingerprint = _inputs_fingerprint(inputs)
+    previous = last_run(db)
+    partial = changed is not None and previous is not None and previous["inputs"] == fingerprint
+    if changed is not None and not partial:
+        say("areas, neighbour sets or indicator definitions changed: recomputing everything")
+        inputs = read_inputs(db, catalogue)
+    scope = f" of {len(changed)} changed indicators" if partial else ""
+    say(f"reading {len(inputs['observations']):,} headline observations{scope}")
     sets = sorted(inputs["neighbours"]["set_id"].unique())
     frames = (
         iter_benchmarks(
@@ -176,17 +205,27 @@ def compute_benchmarks(
         "scorecard_rows": 0,
         "seconds": None,
         "version": __version__,
+        "inputs": fingerprint,
+        "indicators_recomputed": len(changed) if partial else None,
     }
     conn = db.conn
     conn.commit()
     conn.execute("BEGIN IMMEDIATE")  # readers never see a half-written benchmark table
     try:
-        conn.execute("DELETE FROM benchmarks")
+        if partial:
+            _delete_indicators(conn, [*changed, *_gone(conn, inputs["indicators"])])
+        else:
+            conn.execute("DELETE FROM benchmarks")
         latest = []
         for frame in frames:
-            run["benchmark_rows"] += _insert(conn, "benchmarks", frame)
-            latest.append(frame.loc[frame["is_latest"] == 1, SCORECARD_INPUTS])
-        say(f"wrote {run['benchmark_rows']:,} benchmark rows")
+            _insert(conn, "benchmarks", frame)
+            if not partial:
+                latest.append(frame.loc[frame["is_latest"] == 1, SCORECARD_INPUTS])
+        if partial:
+            columns = ", ".join(SCORECARD_INPUTS)
+            latest = [pd.read_sql(f"SELECT {columns} FROM benchmarks WHERE is_latest = 1", conn)]
+        run["benchmark_rows"] = conn.execute("SELECT count(*) FROM benchmarks").fetchone()[0]
+        say(f"{run['benchmark_rows']:,} benchmark rows")
         table = pd.concat(latest, ignore_index=True) if latest else _empty(SCORECARD_INPUTS)
         cards = scorecard(table, inputs["outcomes"], inputs["links"])
         conn.execute("DELETE FROM benchmark_scorecard")
@@ -203,6 +242,31 @@ def compute_benchmarks(
         conn.rollback()
         raise
     return run
+
+
+def _inputs_fingerprint(inputs: dict) -> str:
+    """Identifies what every indicator's benchmarks share: areas, neighbours, indicator metadata."""
+    digest = hashlib.sha256(__version__.encode())
+    for name in ("areas", "neighbours", "indicators"):
+        frame = inputs[name].astype(str)
+        frame = frame.reindex(sorted(frame.columns), axis=1)
+        frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+        digest.update(name.encode())
+        digest.update(frame.astype(str).to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def _delete_indicators(conn, indicator_ids: list[str]) -> None:
+    for start in range(0, len(indicator_ids), 500):
+        part = indicator_ids[start : start + 500]
+        marks = ", ".join("?" for _ in part)
+        conn.execute(f"DELETE FROM benchmarks WHERE indicator_id IN ({marks})", part)
+
+
+def _gone(conn, indicators: pd.DataFrame) -> list[str]:
+    """Indicators with stored benchmarks that the catalogue no longer has."""
+    stored = {r[0] for r in conn.execute("SELECT DISTINCT indicator_id FROM benchmarks")}
+    return sorted(stored - set(indicators["id"]))
 
 
 SCORECARD_INPUTS = [

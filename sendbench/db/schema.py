@@ -155,7 +155,7 @@ select d.id as dataset_id, d.title, d.publisher,
      order by r.order_key desc limit 1) as release,
   (select count(*) from releases r where r.dataset_id = d.id) as releases_held,
   (select max(finished) from harvests h where h.dataset_id = d.id
-     and h.status in ('loaded', 'unchanged')) as last_refreshed,
+     and h.status in ('loaded', 'replaced', 'unchanged')) as last_refreshed,
   (select count(*) from observations o where o.dataset_id = d.id) as observations,
   (select status from harvests h where h.dataset_id = d.id order by h.id desc limit 1)
      as last_status,
@@ -189,7 +189,7 @@ select i.id as indicator_id, i.title, i.definition, i.unit, i.polarity, i.outcom
 from indicators i
 left join datasets d on d.id = i.dataset
 left join harvests h on h.id = (select max(h2.id) from harvests h2
-  where h2.dataset_id = i.dataset and h2.status = 'loaded')
+  where h2.dataset_id = i.dataset and h2.status in ('loaded', 'replaced'))
 order by i.dataset, i.id
 """
 

@@ -116,6 +116,9 @@ class EesHarvester(BaseHarvester):
     """An EES publication read through its data files. Subclasses set ``data_files``."""
 
     data_files: tuple[DataFile, ...] = ()
+    # Release layouts the publisher used before, that this version recognises but does not
+    # read: (pattern every data file's name matches, what to call the layout in the refusal).
+    older_layouts: tuple[tuple[str, str], ...] = ()
     time_columns: tuple[str, ...] = tuple(ees.TIME_COLUMNS)
     # Opt-in: take the newest release that lists every required data file (publications whose
     # termly releases lack some files), rather than the latest release whatever it holds.
@@ -217,10 +220,12 @@ class EesHarvester(BaseHarvester):
 
     def _read_all(self, files: dict[str, RawFile], parsed: Parsed) -> list[_Table]:
         tables: list[_Table] = []
+        held: list[str] = []  # every data file the release holds, read or not
         for key, raw in sorted(files.items(), key=lambda kv: _natural(kv[1].filename)):
             if key == "release":
-                tables.extend(self._read_zip(raw, parsed))
+                tables.extend(self._read_zip(raw, parsed, held))
                 continue
+            held.append(raw.filename)
             datafile = self._datafile(key.split(SERIES_SEPARATOR)[0])
             data = raw.path.read_bytes()
             table = self._read_one(datafile, raw.filename, data, raw.source, parsed)
@@ -230,18 +235,37 @@ class EesHarvester(BaseHarvester):
         read = {t.datafile.key for t in tables}
         missing = [d.key for d in self.data_files if d.required and d.key not in read]
         if missing:
-            raise HarvestError(
-                self.id,
-                f"the release has no file for {', '.join(missing)} "
-                f"(it has {', '.join(t.name for t in tables) or 'none'})",
-                next(iter(files.values())).source if files else None,
-            )
+            source = next(iter(files.values())).source if files else None
+            raise HarvestError(self.id, self._unknown_release(files, missing, held), source)
         return tables
 
-    def _read_zip(self, raw: RawFile, parsed: Parsed) -> list[_Table]:
+    def _unknown_release(self, files: dict[str, RawFile], missing: list[str], held: list[str]):
+        """Why a release's files match no known layout: what it holds, what is missing."""
+        names = ", ".join(f.filename for f in files.values())
+        older = next(
+            (text for pattern, text in self.older_layouts
+             if held and all(fnmatch.fnmatch(n.lower(), pattern) for n in held)),
+            None,
+        )  # fmt: skip
+        read = {d.key for d in self.data_files} - set(missing)
+        unexpected = [n for n in held if not any(d.matches(n) for d in self.data_files)]
+        layout = self.data_files[0].layouts[-1].name if self.data_files else "?"
+        what = f"{names} is {older}, which this version does not read: " if older else f"{names}: "
+        return (
+            f"{what}the release has no file for {', '.join(missing)} (it holds "
+            f"{', '.join(held) or 'no data files'}). The closest known layout ({layout}) has "
+            f"{len(read)} of its {len(self.data_files)} files; unexpected: "
+            f"{', '.join(unexpected) or 'none'}"
+        )
+
+    def _read_zip(
+        self, raw: RawFile, parsed: Parsed, held: list[str] | None = None
+    ) -> list[_Table]:
         tables = []
         with open_zip(raw.path, dataset=self.id) as archive:
             names = sorted((n for n in archive.names() if _is_data_file(n)), key=_natural)
+            if held is not None:
+                held.extend(PurePosixPath(n).name for n in names)
             for datafile in self.data_files:
                 members = [n for n in names if datafile.matches(n)]
                 if not datafile.series:

@@ -132,3 +132,7 @@ class Harvester(EesHarvester):
     """EHC plans: all twelve data files as raw tables, and the catalogue's ``ehcp_*`` indicators."""
 
     data_files = DATA_FILES
+    older_layouts = (
+        ("sen2_*.csv", "the older SEN2 release layout (data files sen2_*.csv, up to the 2022 "
+         "release)"),
+    )  # fmt: skip

@@ -172,9 +172,11 @@ class Harvester(BaseHarvester):
             header, rows = read_sheet(
                 raw.path, dataset=self.id, file=raw.filename, source=raw.source
             )
-            parsed.raw_tables[f"raw_{self.id}_{set_id.replace('-', '_')}"] = pd.DataFrame(
+            name = f"raw_{self.id}_{set_id.replace('-', '_')}"
+            parsed.raw_tables[name] = pd.DataFrame(
                 [cells for _, cells in rows], columns=header, dtype=object
             )
+            parsed.raw_releases[name] = set_id  # each vintage's workbook is its own release
             table = _neighbours(header, rows, set_id, raw, context.resolver, parsed)
             _check_unique(table, self.id, raw)
             tables.append(table)

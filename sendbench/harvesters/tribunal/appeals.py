@@ -155,6 +155,12 @@ class Harvester(BaseHarvester):
 
     def find_local(self, directory: Path) -> Release:
         """The table under ``directory`` whose name ends in the latest year (CSV or ODS)."""
+        return self.find_local_releases(directory)[-1]
+
+    def find_local_releases(self, directory: Path) -> list[Release]:
+        """Every table under ``directory``, each its own release named by its last year, oldest
+        first: the 2014-2022 ODS, then the 2014-2024 CSV, whose values win where both give one
+        (a CSV before an ODS of the same year)."""
         directory = Path(directory)
         if not directory.is_dir():
             raise HarvestError(
@@ -166,9 +172,15 @@ class Harvester(BaseHarvester):
             raise MissingLocalFiles(
                 self.id, f"no file named {patterns} under the folder", str(directory)
             )
-        path = max(paths, key=lambda p: (_last_year(p.name) or "", p.suffix == ".csv", str(p)))
-        ref = FileRef(key="release", filename=path.name, path=path)
-        return Release(label=_last_year(path.name) or "local", files=[ref])
+        ordered = sorted(
+            paths, key=lambda p: (_last_year(p.name) or "", p.suffix == ".csv", str(p))
+        )
+        releases: dict[str, Release] = {}
+        for path in ordered:  # of two files of one year, the CSV (sorted last) is read
+            label = _last_year(path.name) or "local"
+            ref = FileRef(key="release", filename=path.name, path=path)
+            releases[label] = Release(label=label, files=[ref])
+        return list(releases.values())
 
     def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
         if context.resolver is None:
