@@ -95,6 +95,13 @@ class Indicator:
     numerator: str | None = None
     denominator: str | None = None
     notes: str | None = None
+    # A series the publisher withdrew or re-based: ``{release: <the first release without it, or
+    # with the new definition>, note: <what changed>}``. Its observations from earlier releases
+    # are kept under their own release (never dropped); ``withdrawn_series`` lists them.
+    withdrawn: Mapping[str, Any] | None = None
+
+
+WITHDRAWN_KEYS = ("release", "note")
 
 
 _Entry = TypeVar("_Entry", Outcome, Dataset, Indicator)
@@ -360,6 +367,14 @@ def _check_indicator(raw: dict, outcome_ids: list[str], dataset_ids: list[str]) 
             yield f"filter on {column!r} must be a value or a non-empty list of values"
     if (raw.get("numerator") is None) != (raw.get("denominator") is None):
         yield "give both 'numerator' and 'denominator', or neither"
+    withdrawn = raw.get("withdrawn")
+    if isinstance(withdrawn, dict):
+        for key in withdrawn:
+            if key not in WITHDRAWN_KEYS:
+                yield f"withdrawn: unknown key {key!r} (allowed: {', '.join(WITHDRAWN_KEYS)})"
+        for key in WITHDRAWN_KEYS:
+            if not _has_shape(withdrawn.get(key), _TEXT):
+                yield f"withdrawn: {key!r} must be {_TEXT} (the release, as text: '2025')"
 
 
 def _strings(value: Any) -> list[str]:

@@ -193,20 +193,42 @@ def _not_recognised(catalogue, from_dir: Path) -> None:
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(db_path: Path, as_json: bool) -> None:
-    """Each dataset's release, when it was last refreshed, its rows and its last error."""
+    """Each dataset's releases held (and the periods each supplies), when it was last
+    refreshed, its rows and its last error."""
     db = _open_db(db_path)
     rows = list(db["dataset_status"].rows)
+    held: dict[str, list[dict]] = {}
+    for release in db["dataset_releases"].rows:
+        held.setdefault(release["dataset_id"], []).append(
+            {k: release[k] for k in ("release", "published", "observations", "first_period",
+                                     "last_period", "period_list")}
+        )  # fmt: skip
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([{**r, "releases": held.get(r["dataset_id"], [])} for r in rows],
+                              indent=2))  # fmt: skip
         return
     for row in rows:
         click.echo(
-            f"{row['dataset_id']:<20} release {row['release'] or '-':<10} "
+            f"{row['dataset_id']:<26} release {row['release'] or '-':<12} "
             f"refreshed {row['last_refreshed'] or 'never':<26} "
             f"{row['observations']:>9,} observations  last: {row['last_status'] or '-'}"
         )
+        releases = held.get(row["dataset_id"], [])
+        if len(releases) > 1:
+            for release in releases:
+                click.echo(
+                    f"    release {release['release']}: {release['observations']:,} "
+                    f"observations, periods {_periods(release)}"
+                )
         if row["last_error"]:
             click.echo(f"    last error: {row['last_error']}")
+
+
+def _periods(release: dict) -> str:
+    periods = (release["period_list"] or "").split(", ")
+    if len(periods) <= 6:
+        return ", ".join(periods)
+    return f"{release['first_period']} to {release['last_period']} ({len(periods)} periods)"
 
 
 @main.command(name="catalogue")
@@ -240,6 +262,12 @@ def catalogue_command(as_json: bool, markdown: bool, dataset_id: str | None) -> 
                 f"    {ind['id']:<45} {ind['unit']:<15} {ind['polarity']:<17} {ind['title']}"
                 f"  [{outcomes_of}]"
             )
+            if ind["withdrawn"]:
+                withdrawn = json.loads(ind["withdrawn"])
+                click.echo(
+                    f"        withdrawn from release {withdrawn['release']}: {withdrawn['note']} "
+                    "(earlier releases' values kept)"
+                )
 
 
 @main.command()

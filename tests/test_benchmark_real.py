@@ -136,8 +136,8 @@ def test_neighbour_average_equals_the_mean_over_the_workbook_neighbours(
         [INDICATOR, area_code_of(conn, dfe_code), set_id],
     ).fetchall()
     years = sorted(year for code, year in timeliness if code == dfe_code)
-    assert sorted(r["period"] for r in rows) == years and years
-    for r in rows:
+    assert set(years) <= {r["period"] for r in rows} and years
+    for r in (r for r in rows if r["period"] in years):  # the 2025 release's years
         found = [timeliness.get((n, r["period"])) for n in group]
         values = [number(f["PC_plans_issued_20_weeks_ex"]) for f in found if f]
         values = [v for v in values if v is not None]

@@ -239,7 +239,7 @@ def _no_datasets(data: dict[str, Any]) -> None:
             _set("indicators", "ehcp_caseload", "colour", "red"),
             "indicator 'ehcp_caseload': unknown key 'colour' (allowed: id, title, definition, "
             "dataset, file, column, unit, polarity, outcomes, filter, numerator, denominator, "
-            "notes)",
+            "notes, withdrawn)",
             id="unknown-key-indicator",
         ),
         pytest.param(
@@ -357,6 +357,21 @@ def _no_datasets(data: dict[str, Any]) -> None:
             "outcome 'more_in_mainstream': unknown theme 'learning' "
             "(allowed: learning_and_employment,",
             id="unknown-theme",
+        ),
+        pytest.param(
+            _set("indicators", "ehcp_in_mainstream", "withdrawn", {"release": 2025}),
+            "indicator 'ehcp_in_mainstream': withdrawn: 'release' must be a non-empty string",
+            id="withdrawn-release-not-text",
+        ),
+        pytest.param(
+            _set("indicators", "ehcp_in_mainstream", "withdrawn", {"release": "2025", "why": "x"}),
+            "indicator 'ehcp_in_mainstream': withdrawn: unknown key 'why' (allowed: release, note)",
+            id="withdrawn-unknown-key",
+        ),
+        pytest.param(
+            _set("indicators", "ehcp_in_mainstream", "withdrawn", "2025"),
+            "indicator 'ehcp_in_mainstream': 'withdrawn' must be a mapping",
+            id="withdrawn-not-a-mapping",
         ),
         pytest.param(
             _set("datasets", "dfe_ehcp", "files", "education.zip"),
@@ -515,3 +530,20 @@ def test_catalogue_folder_problems_name_the_file_or_entry(tmp_path):
     empty.mkdir()
     with pytest.raises(CatalogueError, match="has no \\*.yaml files"):
         load_catalogue(empty)
+
+
+def test_a_withdrawn_series_is_kept_in_the_catalogue_and_its_table(tmp_path):
+    data = valid()
+    note = "DfE replaced it with a measure by enrolments"
+    entry(data, "indicators", "ehcp_in_mainstream")["withdrawn"] = {
+        "release": "2025",
+        "note": note,
+    }
+    catalogue = load(tmp_path, data)
+    assert dict(catalogue.indicator("ehcp_in_mainstream").withdrawn) == {
+        "release": "2025", "note": note,
+    }  # fmt: skip
+    assert catalogue.indicator("ehcp_caseload").withdrawn is None
+    rows = {row["id"]: row for row in catalogue.to_records()[2]}
+    assert json.loads(rows["ehcp_in_mainstream"]["withdrawn"]) == {"release": "2025", "note": note}
+    assert rows["ehcp_caseload"]["withdrawn"] is None

@@ -9,6 +9,7 @@ values are read here from the files with the ``csv`` module, not through sendben
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import sqlite3
@@ -19,7 +20,7 @@ from pathlib import Path
 import click.testing
 import pytest
 import sqlite_utils
-from conftest import SHARED_DATA, needs_shared_data
+from conftest import EHCP_ZIP, SHARED_DATA, needs_shared_data
 
 from sendbench.cli import main
 
@@ -114,6 +115,11 @@ def test_an_older_neet_year_after_every_year_keeps_them_all(areas_db, tmp_path):
     status = cli("status", "--db", str(db), "--json")
     neet = next(r for r in json.loads(status.output) if r["dataset_id"] == "dfe_neet")
     assert neet["releases_held"] == 3 and neet["observations"] == 3_832
+    assert [(r["release"], r["period_list"], r["observations"]) for r in neet["releases"]] == [
+        (year, year, per_period[year]) for year in NEET_FILES
+    ]
+    text = cli("status", "--db", str(db)).output
+    assert f"    release 2021: {per_period['2021']:,} observations, periods 2021" in text
 
 
 def test_neet_years_loaded_newest_first_end_as_one_load_of_all(areas_db, tmp_path):
@@ -288,24 +294,123 @@ def test_files_no_dataset_reads_are_listed(areas_db, tmp_path):
     assert not any("notes.md" in line for line in lines)
 
 
-def test_the_older_sen2_release_layout_is_refused_by_name(areas_db, tmp_path):
+SEN2_MI = SHARED_DATA / "dfe" / "ehcp" / "sen2_mi_2022-release.csv"
+
+
+def england(rows: list[dict], column: str, **where: str) -> dict[str, str]:
+    """time_period -> the England cell of ``column`` among rows matching ``where``."""
+    return {
+        r["time_period"]: r[column]
+        for r in rows
+        if r["geographic_level"] == "National" and all(r[k] == v for k, v in where.items())
+    }
+
+
+def sen2_rows() -> list[dict]:
+    with open(SEN2_MI, newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
+def ehcp_2025_rows(name: str) -> list[dict]:
+    with zipfile.ZipFile(EHCP_ZIP) as zf:
+        text = zf.read(f"data/{name}").decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture(scope="module")
+def ehcp_both(areas_db, tmp_path_factory) -> Path:
+    """The EHC plans data as `--from ../shared/data` finds it: the SEN2 file, then the 2025 zip."""
+    db = tmp_path_factory.mktemp("ehcp") / "sendbench.db"
+    shutil.copy(areas_db, db)
+    result = refresh(db, "dfe_ehcp", SHARED_DATA)
+    assert result.exit_code == 0, result.output
+    assert "read as the SEN2 release layout: 6 indicators from sen2_mi.csv" in result.output
+    return db
+
+
+def england_series(db: Path, indicator: str) -> dict[str, tuple]:
+    with closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "select period, value, release from observations where indicator_id = ? "
+            "and area_code = 'E92000001' and breakdown = 'Total'",
+            [indicator],
+        ).fetchall()
+    return {period: (value, release) for period, value, release in rows}
+
+
+def test_the_sen2_layout_keeps_the_years_the_2025_release_no_longer_publishes(ehcp_both):
+    older = england(sen2_rows(), "NewallEHC")
+    newer = england(
+        ehcp_2025_rows("newplans.csv"), "new_ehc_plans", breakdown_topic="New EHC plans"
+    )
+    assert sorted(older) == [str(y) for y in range(2014, 2022)]
+    assert sorted(newer) == [str(y) for y in range(2019, 2025)]
+    # The two layouts publish the same measure: equal where both give a year.
+    assert all(float(older[y]) == float(newer[y]) for y in set(older) & set(newer))
+
+    got = england_series(ehcp_both, "ehcp_new_plans")
+
+    expected = {y: (float(v), "2022") for y, v in older.items()}
+    expected |= {y: (float(v), "2025") for y, v in newer.items()}
+    assert got == expected
+
+
+def test_a_percentage_only_the_sen2_layout_gives_is_kept_beside_the_newer_counts(ehcp_both):
+    older = england(sen2_rows(), "AssRefusedEHC_pc")
+    newer = england(
+        ehcp_2025_rows("requests.csv"), "request_not_assess_pc",
+        breakdown_topic="All requests for EHC needs assessments",
+    )  # fmt: skip
+    assert newer["2021"] == "x"  # the 2025 release does not give the percentage
+
+    got = england_series(ehcp_both, "ehcp_requests_refused_pct")
+
+    assert got["2021"] == (float(older["2021"]), "2022")  # filled from the older release
+    assert got["2016"] == (float(older["2016"]), "2022")
+    # The newer release keeps every year it gives a figure for, and the years only it covers.
+    assert {y for y, (_v, r) in got.items() if r == "2025"} == {
+        y for y, v in newer.items() if v != "x" or y not in older
+    }
+
+
+def test_a_sen2_release_zip_loads_and_keeps_its_files_raw(areas_db, tmp_path):
     db = fresh(areas_db, tmp_path)
     source = tmp_path / "ehcp2022"
     source.mkdir()
     with zipfile.ZipFile(source / "education-health-and-care-plans_2022.zip", "w") as zf:
-        zf.write(SHARED_DATA / "dfe" / "ehcp" / "sen2_mi_2022-release.csv", "data/sen2_mi.csv")
+        zf.write(SEN2_MI, "data/sen2_mi.csv")
+
+    result = refresh(db, "dfe_ehcp", source)
+
+    assert result.exit_code == 0, result.output
+    with closing(sqlite3.connect(db)) as conn:
+        raw = conn.execute("select count(*) from raw_dfe_ehcp_sen2_mi").fetchone()[0]
+        held = conn.execute(
+            "select release, first_period, last_period from dataset_releases "
+            "where dataset_id = 'dfe_ehcp'"
+        ).fetchall()
+    assert raw == len(sen2_rows())
+    assert held == [("2022", "2014", "2021")]
+    got = england_series(db, "ehcp_20_week_timeliness_pct")
+    assert got["2015"] == (float(england(sen2_rows(), "NoExc20weekRate")["2015"]), "2022")
+
+
+def test_a_sen2_release_without_its_mi_file_is_refused_by_name(areas_db, tmp_path):
+    db = fresh(areas_db, tmp_path)
+    source = tmp_path / "ehcp2022"
+    source.mkdir()
+    with zipfile.ZipFile(source / "education-health-and-care-plans_2022.zip", "w") as zf:
+        zf.writestr("data/sen2_age_caseload.csv", "time_period,geographic_level\n")
 
     result = refresh(db, "dfe_ehcp", source)
 
     assert result.exit_code == 1
     message = " ".join(result.output.split())
     assert (
-        "dfe_ehcp: education-health-and-care-plans_2022.zip is the older SEN2 release layout"
-        in message
+        "dfe_ehcp: education-health-and-care-plans_2022.zip is the SEN2 release layout (data "
+        "files sen2_*.csv, up to the 2024 release), which this version does not read" in message
     )
     assert "the release has no file for annual_reviews.csv, assessments.csv," in message
-    assert (
-        "(it holds sen2_mi.csv). The closest known layout (2025) has 0 of its 12 files" in message
-    )
-    assert "unexpected: sen2_mi.csv" in message
+    assert "(it holds sen2_age_caseload.csv). The closest known layout (2025) has 0" in message
+    assert "unexpected: sen2_age_caseload.csv" in message
     assert count(db, "dfe_ehcp") == 0

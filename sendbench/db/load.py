@@ -69,6 +69,7 @@ class LoadSummary:
 ACTIONS = {
     "added": "added",
     "revised": "revised",
+    "filled": "filled (a figure where the newer release gives none)",
     "confirmed": "re-published unchanged by a newer release",
     "same": "unchanged",
     "kept_newer": "not applied (a newer release holds the key)",
@@ -262,6 +263,7 @@ def _merge(conn: sqlite3.Connection, dataset_id: str, run_id: str, summary: Load
         f"CREATE TEMP TABLE [{STAGING}{run_id}_merge] AS "
         f"SELECT s.rowid AS srow, o.rowid AS orow, s.indicator_id AS indicator_id, CASE "
         f"WHEN o.rowid IS NULL THEN 'added' "
+        f"WHEN s.fig > {old_fig} AND s.rk < coalesce(r.order_key, '') THEN 'filled' "
         f"WHEN s.fig > {old_fig} OR (s.fig = {old_fig} AND s.rk >= coalesce(r.order_key, '')) "
         f"THEN CASE WHEN NOT ({same}) THEN 'revised' "
         f"WHEN o.release IS s.release THEN 'same' ELSE 'confirmed' END "
@@ -271,19 +273,20 @@ def _merge(conn: sqlite3.Connection, dataset_id: str, run_id: str, summary: Load
     )
     conn.execute(
         f"DELETE FROM observations WHERE rowid IN "
-        f"(SELECT orow FROM {merge} WHERE action IN ('revised', 'confirmed'))"
+        f"(SELECT orow FROM {merge} WHERE action IN ('revised', 'filled', 'confirmed'))"
     )
     cols = ", ".join(f"[{c}]" for c in OBSERVATION_COLUMNS)
     picked = ", ".join(f"s.[{c}]" for c in OBSERVATION_COLUMNS)
     conn.execute(
         f"INSERT INTO observations ({cols}) SELECT {picked} FROM {new} s "
-        f"JOIN {merge} m ON m.srow = s.rowid WHERE m.action IN ('added', 'revised', 'confirmed')"
+        f"JOIN {merge} m ON m.srow = s.rowid "
+        f"WHERE m.action IN ('added', 'revised', 'filled', 'confirmed')"
     )
     counts = conn.execute(f"SELECT action, count(*) FROM {merge} GROUP BY action")
     found = dict(counts.fetchall())
     summary.actions = {a: found.get(a, 0) for a in ACTIONS}
     changed = conn.execute(
-        f"SELECT DISTINCT indicator_id FROM {merge} WHERE action IN ('added', 'revised')"
+        f"SELECT DISTINCT indicator_id FROM {merge} WHERE action IN ('added', 'revised', 'filled')"
     )
     summary.changed_indicators = {r[0] for r in changed}
 

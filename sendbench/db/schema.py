@@ -180,11 +180,27 @@ group by o.dataset_id, o.release
 order by o.dataset_id, r.order_key
 """
 
+# Series the publisher withdrew or re-based (the catalogue's ``withdrawn``): the releases whose
+# observations are still held, kept under their own release, never dropped.
+WITHDRAWN_SERIES_VIEW = """
+select i.id as indicator_id, i.title, i.dataset as dataset_id,
+  json_extract(i.withdrawn, '$.release') as withdrawn_from_release,
+  json_extract(i.withdrawn, '$.note') as note,
+  o.release, r.published, count(*) as observations, min(o.period) as first_period,
+  max(o.period) as last_period
+from indicators i
+join observations o on o.indicator_id = i.id
+left join releases r on r.dataset_id = o.dataset_id and r.release = o.release
+where i.withdrawn is not null
+group by i.id, o.release
+order by i.id, r.order_key
+"""
+
 # The catalogue as other tools should read it: each indicator with its dataset's title,
 # publisher, licence and landing page, and the release last loaded (with its publication date).
 INDICATOR_CATALOGUE_VIEW = """
 select i.id as indicator_id, i.title, i.definition, i.unit, i.polarity, i.outcomes, i.numerator,
-  i.denominator, i.dataset as dataset_id, d.title as dataset_title, d.publisher, d.licence,
+  i.denominator, i.withdrawn, i.dataset as dataset_id, d.title as dataset_title, d.publisher, d.licence,
   d.landing_page, h.release, h.published, h.finished as loaded_at
 from indicators i
 left join datasets d on d.id = i.dataset
@@ -250,6 +266,7 @@ def ensure_db_shape(db: sqlite_utils.Database) -> None:
 VIEWS = {
     "dataset_status": DATASET_STATUS_VIEW,
     "dataset_releases": DATASET_RELEASES_VIEW,
+    "withdrawn_series": WITHDRAWN_SERIES_VIEW,
     "indicator_catalogue": INDICATOR_CATALOGUE_VIEW,
 }
 

@@ -77,7 +77,19 @@ def build_metadata(db_path: Path, catalogue: Catalogue) -> dict:
         "indicators": {"description": "The catalogue's indicators: definition, unit, polarity."},
         "datasets": {"description": "The catalogue's datasets: publisher, licence, landing page."},
         "outcomes": {"description": "The SEND logic model's outcomes."},
-        "harvests": {"description": "One row per dataset, run and file: source, sha256, status."},
+        "harvests": {"description": "One row per dataset, run, release and file: source, "
+                     "sha256, status (loaded, replaced, unchanged, failed, skipped) and, in notes, "
+                     "what the merge did and which releases the dataset then held."},
+        "releases": {"description": "Every release each dataset's data came from: its label, "
+                     "publication date and the order key that decides which release is newer."},
+        "source_tables": {"description": "Which release each raw table holds (an older "
+                          "release's copy of a file is raw_<dataset>_<file>__<release>)."},
+        "dataset_releases": {"description": "View: per dataset, the releases held and the "
+                             "periods each still supplies (a newer release revises what it "
+                             "covers; older periods stay with their own release)."},
+        "withdrawn_series": {"description": "View: indicators the publisher withdrew or "
+                             "re-based (catalogue 'withdrawn'), with the releases whose values "
+                             "are kept."},
         "send_inspections": {
             "description": "Every area SEND inspection and revisit by Ofsted and CQC since May "
             "2016, one row per visit, filed under the council inspected (ofsted_send_inspections). "

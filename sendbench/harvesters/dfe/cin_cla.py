@@ -52,7 +52,7 @@ from sendbench.harvesters.dfe.eesbase import (
     DataFile,
     EesHarvester,
     Layout,
-    _matching,
+    matching_files,
 )
 from sendbench.harvesters.dfe.eesfiles import add_derived
 from sendbench.http import HttpClient, RawFile
@@ -114,7 +114,9 @@ class Harvester(EesHarvester):
     def find_local(self, directory: Path) -> Release:
         """Both release zips if present; else the data files (each publication either way)."""
         directory = Path(directory)
-        zips = [p for pattern in self.dataset.files for p in _matching(directory, [pattern])[-1:]]
+        zips = [
+            p for pattern in self.dataset.files for p in matching_files(directory, [pattern])[-1:]
+        ]
         if directory.is_dir() and len(zips) == len(self.dataset.files):
             refs = [
                 FileRef(f"{RELEASE_KEY}{SERIES_SEPARATOR}{i}", p.name, path=p)

@@ -45,7 +45,7 @@ import pandas as pd
 from sendbench.catalogue import Catalogue, Dataset
 from sendbench.errors import BadFileError
 from sendbench.harvesters.base import HarvestContext, Parsed, Release
-from sendbench.harvesters.dfe.eesbase import DataFile, EesHarvester, Layout, _raw_name
+from sendbench.harvesters.dfe.eesbase import DataFile, EesHarvester, Layout, raw_table_name
 from sendbench.http import RawFile
 
 NEEDS = ["ASD", "HI", "MLD", "MSI", "NSA", "OTH", "PD", "PMLD", "SEMH", "SLCN", "SLD", "SPLD", "VI"]
@@ -249,7 +249,7 @@ class Harvester(EesHarvester):
         self._published = {}
         parsed = super().parse(files, release, context)
         for name, frame in self._published.items():  # tidy files: raw tables as published
-            parsed.raw_tables[_raw_name(self.id, name)] = frame
+            parsed.raw_tables[raw_table_name(self.id, name)] = frame
         return parsed
 
     def read_table(

@@ -149,7 +149,9 @@ class EesHarvester(BaseHarvester):
 
     def find_local_releases(self, directory: Path) -> list[Release]:
         """Every release zip under ``directory`` (oldest first), else the data files as one."""
-        zips = _matching(Path(directory), self.dataset.files) if Path(directory).is_dir() else []
+        zips = (
+            matching_files(Path(directory), self.dataset.files) if Path(directory).is_dir() else []
+        )
         if len(zips) < 2:
             return [self.find_local(directory)]
         refs = [FileRef(key="release", filename=path.name, path=path) for path in zips]
@@ -166,14 +168,14 @@ class EesHarvester(BaseHarvester):
             raise HarvestError(
                 self.id, "the folder given with --from does not exist", str(directory)
             )
-        zips = _matching(directory, self.dataset.files)
+        zips = matching_files(directory, self.dataset.files)
         if zips:
             path = zips[-1]
             ref = FileRef(key="release", filename=path.name, path=path)
             return Release(label=self.local_release_label([ref]), files=[ref])
         refs: list[FileRef] = []
         for datafile in self.data_files:
-            found = _matching(directory, datafile.patterns)
+            found = matching_files(directory, datafile.patterns)
             if not found:
                 if datafile.required:
                     names = " or ".join([*self.dataset.files, *datafile.patterns])
@@ -203,7 +205,7 @@ class EesHarvester(BaseHarvester):
         parsed = Parsed()
         tables = self._read_all(files, parsed)
         for table in tables:
-            name = _raw_name(self.id, table.name)
+            name = raw_table_name(self.id, table.name)
             parsed.raw_tables[name] = table.frame
             if table.release and table.release != release.label:
                 parsed.raw_releases[name] = table.release
@@ -294,7 +296,7 @@ class EesHarvester(BaseHarvester):
                     continue
                 parsed.notes.extend(notes)
                 parsed.notes.append(f"{name}: a data file this version does not know; kept raw")
-                parsed.raw_tables[_raw_name(self.id, name)] = frame
+                parsed.raw_tables[raw_table_name(self.id, name)] = frame
         return tables
 
     def _read_one(
@@ -510,7 +512,7 @@ def _renamed(layout: Layout) -> list[str]:
     return [layout.renames.get(c, c) for c in layout.columns]
 
 
-def _raw_name(dataset: str, filename: str) -> str:
+def raw_table_name(dataset: str, filename: str) -> str:
     stem = re.sub(r"[^a-z0-9]+", "_", PurePosixPath(filename).stem.lower()).strip("_")
     return f"raw_{dataset}_{stem}"
 
@@ -524,7 +526,7 @@ def _natural(name: str) -> list:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(name).lower())]
 
 
-def _matching(directory: Path, patterns: Iterable[str]) -> list[Path]:
+def matching_files(directory: Path, patterns: Iterable[str]) -> list[Path]:
     """Files under ``directory`` whose names match any pattern (case-insensitive), oldest first."""
     lowered = [p.lower() for p in patterns]
     found = []

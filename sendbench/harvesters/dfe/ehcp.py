@@ -5,7 +5,22 @@
 - Cadence: annual, in June; the reporting year's January caseload plus the previous calendar
   year's requests, assessments, new plans, timeliness, annual reviews and ceased plans.
 - Latest release: the EES content API (see ``ees.py``); the "Download all data" zip.
-- Local files: ``education-health-and-care-plans_<year>.zip`` (the zip as EES names it).
+- Local files: ``education-health-and-care-plans_<year>.zip`` (the zip as EES names it), and
+  ``sen2_mi*.csv`` (one data file of the SEN2 layout below, as its own release).
+
+Two release layouts:
+- **2025 on**: twelve topic files (``caseload.csv``, ``newplans.csv``, ``requests.csv`` …), with
+  ``breakdown_topic`` / ``breakdown``; the flow files start at calendar year 2019.
+- **SEN2, up to the 2024 release** (the 2022, 2023 and 2024 data guidance, ``../shared/data/dfe/
+  ehcp/data-guidance_202[2-4].txt``): ``sen2_*.csv`` files, one per table, wide.
+  ``sen2_mi.csv`` (2014 to the previous calendar year; ``sen2_mi_2022-release.csv`` in the shared
+  data is the 2022 release's copy) gives requests, refusals, assessments, new plans and 20-week
+  timeliness per calendar year. It is read for the indicators whose measure is the same
+  (``SEN2_MI``: the same England figures as the 2025 release for 2019-2021, checked), so the
+  years 2014-2018, and percentages the 2025 release leaves as ``x`` (requests refused,
+  assessments leading to a plan), are kept. The release's other ``sen2_*`` files (caseload by
+  age and establishment, work-based placements) are kept as raw tables; no indicator is read
+  from them, as no real copy was at hand to check their layout.
 
 Quirks (2025 release):
 - Twelve data files under ``data/``; CSVs have a BOM and CRLF line ends.
@@ -21,7 +36,33 @@ Quirks (2025 release):
 
 from __future__ import annotations
 
-from sendbench.harvesters.dfe.eesbase import DataFile, EesHarvester, Layout
+import dataclasses
+import fnmatch
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+
+import pandas as pd
+
+from sendbench.errors import HarvestError, LayoutError
+from sendbench.harvesters.base import (
+    OBSERVATION_COLUMNS,
+    FileRef,
+    HarvestContext,
+    MissingLocalFiles,
+    Parsed,
+    Release,
+)  # fmt: skip
+from sendbench.harvesters.dfe import ees
+from sendbench.harvesters.dfe.eesbase import (
+    DataFile,
+    EesHarvester,
+    Layout,
+    check_unique,
+    matching_files,
+    raw_table_name,
+)  # fmt: skip
+from sendbench.http import RawFile, open_zip
+from sendbench.releases import order_key
 
 # The 2025 layout: each data file's columns after the EES standard ones (repeats removed).
 # A later release that renames a column an indicator uses fails with the columns listed.
@@ -128,11 +169,117 @@ DATA_FILES = tuple(
 )
 
 
+# The SEN2 layout's sen2_mi.csv: indicator -> (value, numerator, denominator) columns, for the
+# indicators whose measure it publishes (the descriptions in the 2022 data guidance).
+SEN2_MI: dict[str, tuple[str, str | None, str | None]] = {
+    "ehcp_requests": ("InreqEHC", None, None),
+    "ehcp_requests_refused_pct": ("AssRefusedEHC_pc", "AssRefusedEHC", "InreqEHC"),
+    "ehcp_assessments_plan_issued_pct": ("NewallEHC_pc", "NewallEHC", "NewallEHC_AssnoneEHC_sum"),
+    "ehcp_new_plans": ("NewallEHC", None, None),
+    "ehcp_20_week_timeliness_pct": ("NoExc20weekRate", "NoExc20weekEHC", "TotNoExcEHC"),
+    "ehcp_20_week_timeliness_incl_exceptions_pct": (
+        "IncExc20weekRate", "IncExc20weekEHC", "TotIncExcEHC",
+    ),
+}  # fmt: skip
+SEN2_FILES = "sen2_*.csv"
+SEN2_MI_FILE = "sen2_mi.csv"
+SEN2_LOCAL = ("sen2_mi*.csv",)
+
+
 class Harvester(EesHarvester):
     """EHC plans: all twelve data files as raw tables, and the catalogue's ``ehcp_*`` indicators."""
 
     data_files = DATA_FILES
     older_layouts = (
-        ("sen2_*.csv", "the older SEN2 release layout (data files sen2_*.csv, up to the 2022 "
-         "release)"),
-    )  # fmt: skip
+        (SEN2_FILES, "the SEN2 release layout (data files sen2_*.csv, up to the 2024 release)"),
+    )
+
+    def find_local_releases(self, directory: Path) -> list[Release]:
+        """The release zips (either layout) and any standalone ``sen2_mi*.csv``, oldest first."""
+        directory = Path(directory)
+        older = []
+        if directory.is_dir():
+            for path in matching_files(directory, SEN2_LOCAL):
+                ref = FileRef(key=SEN2_MI_FILE, filename=path.name, path=path)
+                older.append(Release(label=self.local_release_label([ref]), files=[ref]))
+        try:
+            current = super().find_local_releases(directory)
+        except MissingLocalFiles:
+            if not older:
+                raise
+            current = []
+        return sorted([*older, *current], key=lambda r: order_key(r.label))
+
+    def claims(self, path: Path) -> bool:
+        lowered = path.name.lower()
+        return super().claims(path) or any(fnmatch.fnmatch(lowered, p) for p in SEN2_LOCAL)
+
+    def parse(self, files: dict[str, RawFile], release: Release, context: HarvestContext) -> Parsed:
+        members = self._sen2_members(files)
+        if members is None:
+            return super().parse(files, release, context)
+        if context.resolver is None:
+            raise HarvestError(self.id, "the areas table is empty: refresh dfe_areas first")
+        return self._parse_sen2(members, release, context)
+
+    def _sen2_members(self, files: dict[str, RawFile]) -> dict[str, tuple[bytes, str]] | None:
+        """The SEN2 layout's data files (name -> bytes, source), or None for the 2025 layout."""
+        if SEN2_MI_FILE in files:
+            raw = files[SEN2_MI_FILE]
+            return {SEN2_MI_FILE: (raw.path.read_bytes(), raw.source)}
+        raw = files.get("release")
+        if raw is None:
+            return None
+        with open_zip(raw.path, dataset=self.id) as archive:
+            names = [n for n in archive.names() if PurePosixPath(n).parent.name == "data"
+                     and n.lower().endswith(".csv")]  # fmt: skip
+            if not names or not all(
+                fnmatch.fnmatch(PurePosixPath(n).name.lower(), SEN2_FILES) for n in names
+            ):
+                return None
+            if not any(PurePosixPath(n).name.lower() == SEN2_MI_FILE for n in names):
+                return None  # refused by the usual check, naming the files it holds
+            return {PurePosixPath(n).name.lower(): (archive.read(n), raw.source) for n in names}
+
+    def _parse_sen2(self, members, release: Release, context: HarvestContext) -> Parsed:
+        parsed = Parsed()
+        frames = {}
+        for name, (data, source) in sorted(members.items()):
+            frame, notes = ees.read_ees_csv(data, dataset=self.id, file=name, source=source)
+            parsed.notes.extend(notes)
+            frames[name] = frame
+            parsed.raw_tables[raw_table_name(self.id, name)] = frame
+        mi = frames[SEN2_MI_FILE]
+        source = members[SEN2_MI_FILE][1]
+        wanted = {c for cols in SEN2_MI.values() for c in cols if c}
+        needed = [*self.time_columns, "geographic_level", *sorted(wanted)]
+        missing = [c for c in needed if c not in mi.columns]
+        if missing:
+            known = set(needed) | set(ees.GEOGRAPHY_COLUMNS)
+            raise LayoutError(
+                self.id, SEN2_MI_FILE, missing, [c for c in mi.columns if c not in known], source
+            )
+        geo = ees.geography(mi, context.resolver, dataset=self.id, file=SEN2_MI_FILE)
+        parts = []
+        read = [ind for ind in self.indicators() if ind.id in SEN2_MI]
+        for ind in read:
+            column, numerator, denominator = SEN2_MI[ind.id]
+            as_sen2 = dataclasses.replace(
+                ind, file=SEN2_MI_FILE, column=column, numerator=numerator,
+                denominator=denominator, filter=MappingProxyType({}),
+            )  # fmt: skip
+            obs, _ = ees.ees_observations(
+                mi, as_sen2, release=release.label, resolver=context.resolver, geo=geo
+            )
+            parts.append(obs)
+        observations = pd.concat(parts, ignore_index=True)
+        check_unique(observations, self.id, SEN2_MI_FILE)
+        parsed.observations = observations[OBSERVATION_COLUMNS]
+        parsed.unmatched_areas = sorted(geo[1])
+        others = sorted(n for n in frames if n != SEN2_MI_FILE)
+        parsed.notes.append(
+            f"read as the SEN2 release layout: {len(read)} indicators from {SEN2_MI_FILE} "
+            f"({', '.join(ind.id for ind in read)})"
+            + (f"; kept raw: {', '.join(others)}" if others else "")
+        )
+        return parsed

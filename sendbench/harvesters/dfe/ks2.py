@@ -44,7 +44,7 @@ from sendbench.catalogue import Indicator
 from sendbench.errors import BadFileError, HarvestError
 from sendbench.harvesters.base import HarvestContext, Parsed, Release
 from sendbench.harvesters.dfe import ees
-from sendbench.harvesters.dfe.eesbase import DataFile, EesHarvester, Layout, _raw_name
+from sendbench.harvesters.dfe.eesbase import DataFile, EesHarvester, Layout, raw_table_name
 from sendbench.http import RawFile
 
 # Headline measures every wide layout has (data guidance 2021/22; EES data catalogue 2022-2024).
@@ -247,7 +247,7 @@ class AttainmentHarvester(EesHarvester):
         self._published, self._set_aside = {}, set()
         parsed = super().parse(files, release, context)
         for name, frame in self._published.items():
-            parsed.raw_tables[_raw_name(self.id, name)] = frame
+            parsed.raw_tables[raw_table_name(self.id, name)] = frame
         parsed.unmatched_areas = sorted({*parsed.unmatched_areas, *self._set_aside})
         require_rows(parsed, self.indicators(), self.id, self.published_names())
         return parsed
