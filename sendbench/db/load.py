@@ -164,8 +164,7 @@ def _swap(db, dataset_id, parsed, staged, labels, release, run_id, replace, summ
     conn.commit()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if replace:
-            _remove_dataset(db, dataset_id)
+        removed = _remove_dataset(db, dataset_id) if replace else set()
         _save_releases(conn, dataset_id, labels, release)
         newest = _is_newest(conn, dataset_id, max(labels.values()))
         for name in parsed.raw_tables:
@@ -180,20 +179,27 @@ def _swap(db, dataset_id, parsed, staged, labels, release, run_id, replace, summ
             _refill(conn, name, staged[name], list(frame.columns), key)
         if parsed.observations is not None:
             _merge(conn, dataset_id, run_id, summary)
+        summary.changed_indicators |= removed  # a rebuild may leave an indicator with less
         conn.commit()
     except BaseException:
         conn.rollback()
         raise
 
 
-def _remove_dataset(db: sqlite_utils.Database, dataset_id: str) -> None:
+def _remove_dataset(db: sqlite_utils.Database, dataset_id: str) -> set[str]:
+    """Remove everything the dataset holds; returns the indicators it had observations for."""
     conn = db.conn
+    held = conn.execute(
+        "SELECT DISTINCT indicator_id FROM observations WHERE dataset_id = ?", [dataset_id]
+    )
+    indicators = {r[0] for r in held}
     conn.execute("DELETE FROM observations WHERE dataset_id = ?", [dataset_id])
     tables = conn.execute("SELECT table_name FROM source_tables WHERE dataset_id = ?", [dataset_id])
     for (table,) in tables.fetchall():
         conn.execute(f"DROP TABLE IF EXISTS [{table}]")
     conn.execute("DELETE FROM source_tables WHERE dataset_id = ?", [dataset_id])
     conn.execute("DELETE FROM releases WHERE dataset_id = ?", [dataset_id])
+    return indicators
 
 
 def _save_releases(conn, dataset_id: str, labels: dict[str, str], release: Release | None):
