@@ -1,1 +1,2 @@
-"""Harvesters for NHS Digital publications (MHSDS, learning disability health checks)."""
+"""Harvesters for NHS Digital publications: MHSDS, autism statistics, learning disability
+health checks."""

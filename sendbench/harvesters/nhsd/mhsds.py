@@ -98,6 +98,8 @@ GEOGRAPHIES = {
     "ccg - gp practice or residence": "ccg",
     "sub icb of residence": "sub_icb",
     "sub icb - gp practice or residence": "sub_icb",
+    # Autism statistics (from July 2022): one label for the CCG's successor, the sub-ICB location.
+    "ccg or sub icb location - gp practice or residence": "sub_icb",
     "provider": "provider",
     "provider of responsibility": "provider",
 }
@@ -106,31 +108,44 @@ NHS_REFORM = "2022-07-01"
 DATES = {"ccg": (None, "2022-06-30"), "stp": (None, "2022-06-30"),
          "icb": (NHS_REFORM, None), "sub_icb": (NHS_REFORM, None)}  # fmt: skip
 FLAGS = {"performance": "provisional", "provisional": "provisional", "final": "final",
-         "end of year final": "final"}  # fmt: skip
+         "end of year final": "final",
+         "latest available data": None}  # autism statistics: no standing stated  # fmt: skip
 NOT_AN_AREA = {"UNKNOWN", ""}
 AREA_SOURCE = ["BREAKDOWN", "PRIMARY_LEVEL", "PRIMARY_LEVEL_DESCRIPTION", "SECONDARY_LEVEL",
                "REPORTING_PERIOD_END"]  # fmt: skip
 TIME_SERIES = re.compile(r"time[\s_-]*series", re.IGNORECASE)
 MAIN_DATA = re.compile(r"^MHSDS[\s_]+Data_", re.IGNORECASE)
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
 class Harvester(BaseHarvester):
     """MHSDS monthly: NHS geographies into ``areas``, CYP measures into ``observations``."""
 
+    layouts: dict[str, list[str]] = LAYOUTS
+    what = "MHSDS time-series or 'MHSDS Data' csv/zip"
+
+    def pick(self, urls: list[str]) -> str | None:
+        """The data file among an edition page's links to files.digital.nhs.uk."""
+        return pick_file(urls)
+
+    def read(self, raw: RawFile) -> tuple[pd.DataFrame, str]:
+        """The file as text columns and the name of the layout (of ``layouts``) it matches."""
+        frame = read_file(raw, self.id)
+        return frame, match_layout(frame.columns, self.id, raw, self.layouts)
+
     def find_release(self, http: HttpClient) -> Release:
         landing = self.dataset.landing_page
         edition_url, edition_title = self._latest_edition(http, landing)
         html = http.get_text(edition_url, dataset=self.id)
-        url = pick_file(file_links(html, edition_url))
+        url = self.pick(file_links(html, edition_url))
         if url is None:
             raise HarvestError(
                 self.id,
-                "the latest edition page links no MHSDS time-series or 'MHSDS Data' csv/zip on "
+                f"the latest edition page links no {self.what} on "
                 f"{FILES_HOST}; check the page and this harvester",
                 edition_url,
             )
-        name = _basename(url)
+        name = basename(url)
         expect = "zip" if name.lower().endswith(".zip") else "csv"
         label = release_label(name) or edition_title
         ref = FileRef(key="release", filename=name, url=url, expect=expect)
@@ -155,8 +170,7 @@ class Harvester(BaseHarvester):
         if context.resolver is None:
             raise HarvestError(self.id, "the areas table is empty: refresh dfe_areas first")
         raw = files["release"]
-        frame = read_file(raw, self.id)
-        layout = match_layout(frame.columns, self.id, raw)
+        frame, layout = self.read(raw)
         # Replaced by code, as nhsd_ldhc does: neither NHS dataset removes the other's areas.
         parsed = Parsed(replace_by={"areas": "area_code"})
         parsed.notes.append(f"{raw.filename}: layout {layout}, {len(frame):,} rows")
@@ -214,7 +228,7 @@ def file_links(html: str, base: str) -> list[str]:
 def pick_file(urls: list[str]) -> str | None:
     """The time-series file if linked, else the main ``MHSDS Data`` csv, else None."""
     for wanted in (TIME_SERIES, MAIN_DATA):
-        found = [u for u in urls if wanted.search(_basename(u))]
+        found = [u for u in urls if wanted.search(basename(u))]
         if found:
             return found[0]
     return None
@@ -225,8 +239,8 @@ def release_label(name: str) -> str | None:
     matches = list(re.finditer(r"_([A-Za-z]{3})[A-Za-z]*?(?:Prf|Fnl|Prv)?_((?:19|20)\d\d)", name))
     for found in reversed(matches):
         month = found.group(1).lower()
-        if month in _MONTHS:
-            return f"{found.group(2)}-{_MONTHS.index(month) + 1:02d}"
+        if month in MONTHS:
+            return f"{found.group(2)}-{MONTHS.index(month) + 1:02d}"
     return None
 
 
@@ -264,18 +278,21 @@ def _from_zip(raw: RawFile, dataset: str) -> bytes:
         return archive.read(chosen[0])
 
 
-def match_layout(columns, dataset: str, raw: RawFile) -> str:
+def match_layout(
+    columns, dataset: str, raw: RawFile, layouts: dict[str, list[str]] | None = None
+) -> str:
     """The name of the layout whose columns the file has; LayoutError listing the differences
     from the closest layout otherwise."""
+    layouts = layouts or LAYOUTS
     columns = [c.strip() for c in columns]
-    best = min(LAYOUTS, key=lambda k: len(set(LAYOUTS[k]) ^ set(columns)))
-    for name, expected in LAYOUTS.items():
+    best = min(layouts, key=lambda k: len(set(layouts[k]) ^ set(columns)))
+    for name, expected in layouts.items():
         if all(c in columns for c in expected):
             extra = check_columns(columns, expected, dataset=dataset, file=raw.filename)
             if extra:
                 log.info("%s: %s has extra columns %s", dataset, raw.filename, extra)
             return name
-    expected = LAYOUTS[best]
+    expected = layouts[best]
     missing = [c for c in expected if c not in columns]
     unexpected = [c for c in columns if c not in expected]
     raise LayoutError(dataset, raw.filename, missing, unexpected, raw.source)
@@ -401,5 +418,5 @@ def _sum_of(spec: str | None, rows: pd.DataFrame, geo: pd.DataFrame, key: list[s
     return total.values
 
 
-def _basename(url: str) -> str:
+def basename(url: str) -> str:
     return unquote(PurePosixPath(urlparse(url).path).name)
