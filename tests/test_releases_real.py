@@ -412,7 +412,8 @@ def test_a_sen2_release_without_its_mi_file_is_refused_by_name(areas_db, tmp_pat
     message = " ".join(result.output.split())
     assert (
         "dfe_ehcp: education-health-and-care-plans_2022.zip is the SEN2 release layout (data "
-        "files sen2_*.csv, up to the 2024 release), which this version does not read" in message
+        "files sen2_*.csv, up to the 2024 release) without sen2_mi.csv, the file this version "
+        "reads from it: the release has no file for annual_reviews.csv" in message
     )
     assert "the release has no file for annual_reviews.csv, assessments.csv," in message
     assert "(it holds sen2_age_caseload.csv). The closest known layout (2025) has 0" in message

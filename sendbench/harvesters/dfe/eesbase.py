@@ -116,8 +116,8 @@ class EesHarvester(BaseHarvester):
     """An EES publication read through its data files. Subclasses set ``data_files``."""
 
     data_files: tuple[DataFile, ...] = ()
-    # Release layouts the publisher used before, that this version recognises but does not
-    # read: (pattern every data file's name matches, what to call the layout in the refusal).
+    # Release layouts the publisher used before, named in a refusal when a release of one lacks
+    # what this version reads: (pattern every data file's name matches, how to describe it).
     older_layouts: tuple[tuple[str, str], ...] = ()
     time_columns: tuple[str, ...] = tuple(ees.TIME_COLUMNS)
     # Opt-in: take the newest release that lists every required data file (publications whose
@@ -252,7 +252,7 @@ class EesHarvester(BaseHarvester):
         read = {d.key for d in self.data_files} - set(missing)
         unexpected = [n for n in held if not any(d.matches(n) for d in self.data_files)]
         layout = self.data_files[0].layouts[-1].name if self.data_files else "?"
-        what = f"{names} is {older}, which this version does not read: " if older else f"{names}: "
+        what = f"{names} is {older}: " if older else f"{names}: "
         return (
             f"{what}the release has no file for {', '.join(missing)} (it holds "
             f"{', '.join(held) or 'no data files'}). The closest known layout ({layout}) has "

@@ -191,7 +191,11 @@ class Harvester(EesHarvester):
 
     data_files = DATA_FILES
     older_layouts = (
-        (SEN2_FILES, "the SEN2 release layout (data files sen2_*.csv, up to the 2024 release)"),
+        (
+            SEN2_FILES,
+            "the SEN2 release layout (data files sen2_*.csv, up to the 2024 release) "
+            "without sen2_mi.csv, the file this version reads from it",
+        ),
     )
 
     def find_local_releases(self, directory: Path) -> list[Release]:
