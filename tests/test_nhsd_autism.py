@@ -118,7 +118,8 @@ def test_a_renamed_column_fails_naming_it_and_keeps_the_last_good_data(tmp_path)
     result = results["nhsd_autism"]
     assert result.status == "failed"
     assert "nhsd_autism" in result.error and REAL.name in result.error
-    assert "missing columns: MEASURE_VALUE" in result.error and "VALUE" in result.error
+    assert "missing columns: METRIC_VALUE" in result.error
+    assert "unexpected columns: VALUE" in result.error
     assert list(db.execute("select * from observations where dataset_id = 'nhsd_autism'")) == before
 
 

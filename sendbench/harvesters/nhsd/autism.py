@@ -46,8 +46,11 @@ from sendbench.http import RawFile
 
 RENAMED = {"METRIC": "MEASURE_ID", "METRIC_DESCRIPTION": "MEASURE_NAME",
            "METRIC_VALUE": "MEASURE_VALUE"}  # fmt: skip
+# As published: a file that differs fails naming the columns it has, not sendbench's names.
 LAYOUTS = {
-    "autism-long-11": [RENAMED.get(c, c) for c in mhsds.LAYOUTS["long-11"]],
+    "autism-long-11": [
+        {v: k for k, v in RENAMED.items()}.get(c, c) for c in mhsds.LAYOUTS["long-11"]
+    ],
 }
 SUB_ICB_FILE = re.compile(r"autism\s*stats.*sub[\s_-]*icb", re.IGNORECASE)
 ANY_FILE = re.compile(r"autism\s*stats", re.IGNORECASE)
@@ -69,8 +72,8 @@ class Harvester(mhsds.Harvester):
 
     def read(self, raw: RawFile) -> tuple[pd.DataFrame, str]:
         frame = mhsds.read_file(raw, self.id)
-        frame = frame.rename(columns=lambda c: RENAMED.get(c.strip(), c.strip()))
-        return frame, mhsds.match_layout(frame.columns, self.id, raw, self.layouts)
+        layout = mhsds.match_layout(frame.columns, self.id, raw, self.layouts)
+        return frame.rename(columns=lambda c: RENAMED.get(c.strip(), c.strip())), layout
 
     def local_release_label(self, refs: list[FileRef]) -> str:
         return edition_label(refs[0].filename) or "local"
