@@ -22,6 +22,7 @@ import pytest
 import sqlite_utils
 from conftest import EHCP_ZIP, SHARED_DATA, needs_shared_data
 
+from sendbench.catalogue import load_catalogue
 from sendbench.cli import main
 
 pytestmark = needs_shared_data
@@ -174,7 +175,11 @@ def test_replace_rebuilds_a_dataset_from_what_the_run_finds(areas_db, tmp_path):
     assert periods == {"2023"} and releases == {"2023"}
     assert raw == {"raw_dfe_neet_ud_neetnk_la_dashboard_2023_final"} and raw <= tables
     assert not any(t.startswith("raw_dfe_neet_") and t not in raw for t in tables)
-    assert count(db, "dfe_neet") == 1_280 and last == "replaced"
+    # One observation per area row of the 2023 file (England, 9 regions, the LAs) and indicator.
+    with open(NEET_FILES["2023"], newline="", encoding="utf-8-sig") as handle:
+        area_rows = len(list(csv.DictReader(handle)))
+    indicators = len(load_catalogue().indicators_for("dfe_neet"))
+    assert count(db, "dfe_neet") == area_rows * indicators and last == "replaced"
     with closing(sqlite3.connect(db)) as conn:
         benchmarked = {r[0] for r in conn.execute(
             "select distinct period from benchmarks where indicator_id = 'neet_pct'")}  # fmt: skip

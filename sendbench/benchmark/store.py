@@ -119,18 +119,8 @@ def read_inputs(
     last refresh wrote from it. ``only``: just these indicators' observations.
     """
     conn = db.conn
-    where = ""
-    if only is not None:
-        where = " and o.indicator_id in (select value from json_each(?))"
     frames = {
-        "observations": pd.read_sql(  # headline rows of LAs, regions and England only
-            "select o.indicator_id, o.area_code, o.period, o.value, o.numerator, o.denominator, "
-            "o.status, o.period_start, o.period_end from observations o "
-            "join areas a on a.area_code = o.area_code "
-            "where o.breakdown = 'Total' and a.area_type in ('la', 'region', 'country')" + where,
-            conn,
-            params=[json.dumps(only)] if only is not None else None,
-        ),
+        "observations": headline_observations(conn, only),
         "areas": pd.read_sql(
             "select area_code, name, area_type, region_code, valid_from, valid_to from areas", conn
         ),
@@ -140,9 +130,8 @@ def read_inputs(
         if db["statistical_neighbours"].exists()
         else pd.DataFrame(columns=["set_id", "area_code", "neighbour_code", "rank"]),
     }
-    for name, frame in frames.items():  # plain Python strings: faster to merge and group here
-        text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype)]
-        frames[name] = frame.astype(dict.fromkeys(text, object))
+    for name, frame in frames.items():
+        frames[name] = _plain_strings(frame)
     if catalogue is not None:
         outcomes, _datasets, indicators = catalogue.to_records()
         frames["indicators"] = pd.DataFrame(indicators)
@@ -155,6 +144,31 @@ def read_inputs(
         links_sql = "select indicator_id, outcome_id from indicator_outcomes"
         frames["links"] = pd.read_sql(links_sql, conn)
     return frames
+
+
+def headline_observations(conn, only: list[str] | None = None) -> pd.DataFrame:
+    """Headline observations of LAs, regions and England (``only``: of these indicators)."""
+    where, params = "", None
+    if only is not None:
+        where, params = (
+            " and o.indicator_id in (select value from json_each(?))",
+            [json.dumps(only)],
+        )
+    frame = pd.read_sql(
+        "select o.indicator_id, o.area_code, o.period, o.value, o.numerator, o.denominator, "
+        "o.status, o.period_start, o.period_end from observations o "
+        "join areas a on a.area_code = o.area_code "
+        "where o.breakdown = 'Total' and a.area_type in ('la', 'region', 'country')" + where,
+        conn,
+        params=params,
+    )
+    return _plain_strings(frame)
+
+
+def _plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain Python strings: faster to merge and group here."""
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype)]
+    return frame.astype(dict.fromkeys(text, object))
 
 
 def compute_benchmarks(
@@ -186,7 +200,7 @@ def compute_benchmarks(
     partial = changed is not None and previous is not None and previous["inputs"] == fingerprint
     if changed is not None and not partial:
         say("areas, neighbour sets or indicator definitions changed: recomputing everything")
-        inputs = read_inputs(db, catalogue)
+        inputs["observations"] = headline_observations(db.conn)
     scope = f" of {len(changed)} changed indicators" if partial else ""
     say(f"reading {len(inputs['observations']):,} headline observations{scope}")
     sets = sorted(inputs["neighbours"]["set_id"].unique())
@@ -252,7 +266,7 @@ def _inputs_fingerprint(inputs: dict) -> str:
         frame = frame.reindex(sorted(frame.columns), axis=1)
         frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
         digest.update(name.encode())
-        digest.update(frame.astype(str).to_csv(index=False).encode())
+        digest.update(frame.to_csv(index=False).encode())
     return digest.hexdigest()
 
 

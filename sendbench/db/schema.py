@@ -200,8 +200,8 @@ order by i.id, r.order_key
 # publisher, licence and landing page, and the release last loaded (with its publication date).
 INDICATOR_CATALOGUE_VIEW = """
 select i.id as indicator_id, i.title, i.definition, i.unit, i.polarity, i.outcomes, i.numerator,
-  i.denominator, i.withdrawn, i.dataset as dataset_id, d.title as dataset_title, d.publisher, d.licence,
-  d.landing_page, h.release, h.published, h.finished as loaded_at
+  i.denominator, i.withdrawn, i.dataset as dataset_id, d.title as dataset_title, d.publisher,
+  d.licence, d.landing_page, h.release, h.published, h.finished as loaded_at
 from indicators i
 left join datasets d on d.id = i.dataset
 left join harvests h on h.id = (select max(h2.id) from harvests h2

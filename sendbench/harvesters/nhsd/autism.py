@@ -61,14 +61,8 @@ class Harvester(mhsds.Harvester):
     """Autism statistics: the MHSDS reader with the publication's own column names."""
 
     layouts = LAYOUTS
+    edition_files = (SUB_ICB_FILE, ANY_FILE)
     what = "AutismStats csv/zip"
-
-    def pick(self, urls: list[str]) -> str | None:
-        for wanted in (SUB_ICB_FILE, ANY_FILE):
-            found = [u for u in urls if wanted.search(mhsds.basename(u))]
-            if found:
-                return found[0]
-        return None
 
     def read(self, raw: RawFile) -> tuple[pd.DataFrame, str]:
         frame = mhsds.read_file(raw, self.id)

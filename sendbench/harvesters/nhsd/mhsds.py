@@ -122,11 +122,9 @@ class Harvester(BaseHarvester):
     """MHSDS monthly: NHS geographies into ``areas``, CYP measures into ``observations``."""
 
     layouts: dict[str, list[str]] = LAYOUTS
+    # The edition's data file: the first link whose name matches, trying each pattern in turn.
+    edition_files: tuple[re.Pattern, ...] = (TIME_SERIES, MAIN_DATA)
     what = "MHSDS time-series or 'MHSDS Data' csv/zip"
-
-    def pick(self, urls: list[str]) -> str | None:
-        """The data file among an edition page's links to files.digital.nhs.uk."""
-        return pick_file(urls)
 
     def read(self, raw: RawFile) -> tuple[pd.DataFrame, str]:
         """The file as text columns and the name of the layout (of ``layouts``) it matches."""
@@ -137,7 +135,7 @@ class Harvester(BaseHarvester):
         landing = self.dataset.landing_page
         edition_url, edition_title = self._latest_edition(http, landing)
         html = http.get_text(edition_url, dataset=self.id)
-        url = self.pick(file_links(html, edition_url))
+        url = pick_file(file_links(html, edition_url), self.edition_files)
         if url is None:
             raise HarvestError(
                 self.id,
@@ -225,9 +223,10 @@ def file_links(html: str, base: str) -> list[str]:
     return out
 
 
-def pick_file(urls: list[str]) -> str | None:
-    """The time-series file if linked, else the main ``MHSDS Data`` csv, else None."""
-    for wanted in (TIME_SERIES, MAIN_DATA):
+def pick_file(urls: list[str], patterns=(TIME_SERIES, MAIN_DATA)) -> str | None:
+    """The first link whose file name matches the first pattern that any matches (MHSDS: the
+    time-series file if linked, else the main ``MHSDS Data`` csv), else None."""
+    for wanted in patterns:
         found = [u for u in urls if wanted.search(basename(u))]
         if found:
             return found[0]
