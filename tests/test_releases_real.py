@@ -290,7 +290,7 @@ def test_files_no_dataset_reads_are_listed(areas_db, tmp_path):
         tmp_path,
         "mixed",
         NEET_FILES["2022"],
-        SHARED_DATA / "nhse" / "community-health" / "community_health_2023-12-01.xlsx",
+        SHARED_DATA / "dfe" / "absence" / "4_absence_2term_pru.csv",
     )
     (source / "notes.md").write_text("my notes\n")
 
@@ -298,7 +298,7 @@ def test_files_no_dataset_reads_are_listed(areas_db, tmp_path):
 
     assert result.exit_code == 0, result.output
     lines = [line.strip() for line in result.output.splitlines()]
-    assert f"not recognised: {source / 'community_health_2023-12-01.xlsx'}" in lines
+    assert f"not recognised: {source / '4_absence_2term_pru.csv'}" in lines
     assert not any(NEET_FILES["2022"].name in line for line in lines if "not recognised" in line)
     assert not any("notes.md" in line for line in lines)
 

@@ -352,4 +352,11 @@ def api_endpoints(datasette, database: str, area: str = "E06000051",
         {"title": "An LA's statistical neighbours",
          "about": "The ten ranked neighbours of a set, with closeness.",
          "path": path("statistical_neighbours", area_code=area, set_id=set_id)},
+        {"title": "An NHS measure for an ICB, month by month",
+         "about": "NHS figures stay at their own geographies (icb:, sub_icb:, provider:, "
+         "nhs_region: codes; areas.json?area_type=icb lists them): here the share of children "
+         "waiting over 18 weeks for speech and language therapy in Shropshire, Telford and "
+         "Wrekin ICB, with the counts behind it.",
+         "path": path("observations", indicator_id="chs_slt_over_18_weeks_pct",
+                      area_code="icb:QOC", _sort="period_start")},
     ]  # fmt: skip

@@ -1,0 +1,1 @@
+"""Harvesters for NHS England statistics: community health services waiting lists."""
