@@ -510,10 +510,22 @@ class SafeZip:
 
 
 def open_zip(
-    path: Path, *, dataset: str, max_total_bytes: int = 2_000_000_000, max_members: int = 10_000
+    path: Path,
+    *,
+    dataset: str,
+    source: str | None = None,
+    max_total_bytes: int = 2_000_000_000,
+    max_members: int = 10_000,
 ) -> SafeZip:
-    """Open a zip for reading after checking its member paths, count and declared sizes."""
-    source = str(path)
+    """Open a zip for reading after checking its member paths, count and declared sizes.
+
+    ``source`` is where the file came from (its URL, or the file under a ``--from`` folder),
+    named in errors; the path itself by default."""
+    source = source or str(path)
+    kind = sniff(path) if Path(path).is_file() else None
+    if kind is not None:
+        raise BadFileError(dataset, f"{Path(source).name} is {kind}, not a zip file; "
+                           f"{_remedy(source)}", source)  # fmt: skip
     try:
         archive = zipfile.ZipFile(path)
     except _CORRUPT as exc:
@@ -557,6 +569,48 @@ def _bomb(limit: int) -> str:
 def _corrupt(dataset: str, source: str, exc: Exception) -> BadFileError:
     msg = (
         f"{Path(source).name} is not a readable zip file (truncated or corrupt?): {exc}; "
-        "delete it from the raw store and fetch it again"
+        f"{_remedy(source)}"
     )
     return BadFileError(dataset, msg, source)
+
+
+def _remedy(source: str) -> str:
+    """What to do about a bad file: a download is fetched again, a local file is replaced."""
+    if urlparse(source).scheme in ("http", "https"):
+        return "delete it from the raw store and fetch it again"
+    return f"the file {source} is the problem: replace it with the file as published"
+
+
+def not_data(dataset: str, name: str, kind: str, source: str) -> BadFileError:
+    """The error for a file that is ``kind`` (what :func:`sniff` found) where data was expected."""
+    if urlparse(source).scheme in ("http", "https"):
+        where = "the publisher sent it in place of the file: try again later or check the URL"
+    else:
+        where = f"the file {source} is the problem: replace it with the file as published"
+    if kind.startswith("UTF-16"):
+        where += " (or save it as UTF-8)"
+    return BadFileError(dataset, f"{name} is {kind}, not the published file; {where}", source)
+
+
+def sniff(path: Path) -> str | None:
+    """What a file that should hold data really is, when it is plainly not data: ``an empty
+    file``, ``an HTML page`` (a web page saved under a data file's name) or ``UTF-16 text``
+    (the encoding named); None otherwise."""
+    with Path(path).open("rb") as fh:
+        head = fh.read(4096)
+    return sniff_bytes(head)
+
+
+def sniff_bytes(head: bytes) -> str | None:
+    if not head:
+        return "an empty file (0 bytes)"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b")):
+        return None  # a zip (or an empty one) or a gzip
+    text = head[:1024].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml")) and b"<html" in head.lower():
+        return "an HTML page"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16 text (it starts with a UTF-16 byte-order mark)"
+    if head.count(b"\x00") * 4 > len(head):
+        return "UTF-16 text (every other byte is zero)"
+    return None

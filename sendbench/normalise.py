@@ -100,3 +100,49 @@ def parse_values(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 def is_suppressed(status: str | None) -> bool:
     """True when the status is a symbol standing in for a value."""
     return status is not None and status != "missing"
+
+
+# The values a unit can take: a percentage 0 to 100, a count, rate, ratio or duration never below
+# zero. Scores and money (a DSG balance is often negative) have no such bound.
+UNIT_RANGES: dict[str, tuple[float, float | None]] = {
+    "percent": (0.0, 100.0),
+    "count": (0.0, None),
+    "rate_per_1000": (0.0, None),
+    "rate_per_10000": (0.0, None),
+    "rate_per_100000": (0.0, None),
+    "ratio": (0.0, None),
+    "days": (0.0, None),
+    "weeks": (0.0, None),
+}
+_SLACK = 1e-9  # a percentage computed as 100 * a / a may land a hair above 100
+
+
+def out_of_range(observations: pd.DataFrame | None, units: dict[str, str]) -> list[str]:
+    """Harvest notes for values a unit cannot take (``units``: indicator id -> unit): a 1,234
+    for a percentage, a negative count. The values are kept as published; the note says where
+    to look, with the first few area and period examples."""
+    if observations is None or observations.empty:
+        return []
+    notes = []
+    values = pd.to_numeric(observations["value"], errors="coerce")
+    for indicator, rows in observations.groupby("indicator_id", sort=True).groups.items():
+        bounds = UNIT_RANGES.get(units.get(indicator, ""))
+        if bounds is None:
+            continue
+        low, high = bounds
+        got = values.loc[rows]
+        bad = got < low - _SLACK
+        if high is not None:
+            bad |= got > high + _SLACK
+        if not bad.any():
+            continue
+        shown = observations.loc[got[bad].index[:3]]
+        examples = ", ".join(
+            f"{r.area_code} {r.period} = {r.value:g}" for r in shown.itertuples(index=False)
+        )
+        limit = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        notes.append(
+            f"{indicator}: {int(bad.sum())} value(s) outside what a {units[indicator]} can be "
+            f"({limit}), kept as published; check the source file ({examples})"
+        )
+    return notes

@@ -39,7 +39,8 @@ from sendbench.db.schema import ensure_db_shape, save_catalogue
 from sendbench.errors import SendbenchError
 from sendbench.harvesters import load_harvester
 from sendbench.harvesters.base import BaseHarvester, HarvestContext, MissingLocalFiles, Release
-from sendbench.http import HttpClient, RawFile
+from sendbench.http import HttpClient, RawFile, not_data, sniff
+from sendbench.normalise import out_of_range
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ def _refresh_release(db, harvester, release: Release, http, run_id, say, result,
         else:
             say(harvester.id, f"parsing release {release.label}")
             parsed = harvester.parse(files, release, HarvestContext(resolver=_resolver(db)))
+            units = {ind.id: ind.unit for ind in harvester.indicators()}
+            parsed.notes.extend(out_of_range(parsed.observations, units))
             say(harvester.id, "merging into the database" + (" (rebuilding)" if replace else ""))
             summary = load_parsed(
                 db, harvester.id, parsed, release=release, run_id=run_id, replace=replace
@@ -239,7 +242,16 @@ def _get_files(
             files[ref.key] = http.fetch(
                 ref.url, dataset=harvester.id, filename=ref.filename, expect=ref.expect
             )
+        _refuse_non_data(files[ref.key], harvester.id)
     return files
+
+
+def _refuse_non_data(raw: RawFile, dataset: str) -> None:
+    """An empty file, a web page or UTF-16 text under a data file's name is refused before any
+    reader sees it, saying what it is and which file (under the --from folder, or downloaded)."""
+    kind = sniff(raw.path)
+    if kind is not None:
+        raise not_data(dataset, raw.filename, kind, raw.source)
 
 
 def _fingerprint(files: dict[str, RawFile], harvester: BaseHarvester) -> str:

@@ -206,6 +206,38 @@ def test_outcome_and_period_filters(datasette, db_path):
     assert '<option value="families_heard" selected>' in text
 
 
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("period=2031", "has no figures for the period '2031'; periods with figures: "),
+        (
+            "outcome=no_such_outcome",
+            "there is no logic-model outcome 'no_such_outcome'; outcomes: ",
+        ),
+    ],
+)
+def test_an_unknown_period_or_outcome_is_a_404_listing_the_choices_and_is_not_cached(
+    datasette, db_path, query, said
+):
+    cached = len(views._state(datasette).pages)
+    for _ in range(2):
+        response = get(datasette, f"/-/sendbench/dashboard?area={SHROPSHIRE}&{query}")
+        assert response.status_code == 404
+        text = html.unescape(response.text)
+        assert said in text
+    if query.startswith("period"):
+        default_set = views._state(datasette).default_set  # latest first, as the filter lists
+        periods = [r[0] for r in sqlite3.connect(db_path).execute(
+            "select period from benchmarks where area_code = ? and neighbour_set = ? "
+            "group by period order by max(period_start) desc, period desc",
+            [SHROPSHIRE, default_set])]  # fmt: skip
+        assert f"periods with figures: {', '.join(periods)}" in text
+    else:
+        assert "families_heard" in text and "right_support_right_time" in text
+    assert f'href="/-/sendbench/dashboard?area={SHROPSHIRE}"' in response.text
+    assert len(views._state(datasette).pages) == cached
+
+
 @pytest.mark.parametrize("query_text", ["Shropshire", "893", "shropshire"])
 def test_a_name_or_dfe_code_redirects_to_the_bookmarkable_url(datasette, query_text):
     response = get(datasette, f"/-/sendbench/dashboard?area={query_text}&set=dfe-2021-04-lgr")

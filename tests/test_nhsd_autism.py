@@ -179,3 +179,31 @@ def test_the_real_file_matches_for_three_sub_icb_locations(tmp_path):
         ]
         == expected
     )
+
+
+def test_values_a_unit_cannot_take_are_flagged_in_the_harvest_notes(tmp_path):
+    """A percentage of 1,234 and a negative count load as published, and the notes say so."""
+    rows = list(csv.DictReader(io.StringIO(EXCERPT.read_text(encoding="utf-8"))))
+    edited = {("ASD19c", "00L", "31/07/2022"): "1234", ("ASD11a", "00N", "31/08/2022"): "-5"}
+    for row in rows:
+        key = (row["METRIC"], row["PRIMARY_LEVEL"], row["REPORTING_PERIOD_END"])
+        if row["BREAKDOWN"] == HEADLINE and key in edited:
+            row["METRIC_VALUE"] = edited[key]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    db, results = run_refresh(tmp_path, DATASETS, from_dir=local_folder(tmp_path, out.getvalue()))
+    result = results["nhsd_autism"]
+    assert result.status == "loaded", result.error
+    notes = "\n".join(result.notes)
+    assert (
+        "autism_first_appointment_13_weeks_cyp_pct: 1 value(s) outside what a percent can be "
+        "(0 to 100), kept as published; check the source file (sub_icb:00L 2022-07 = 1234)"
+    ) in notes
+    assert "autism_open_referrals_cyp: 1 value(s) outside what a count can be (at least 0)" in notes
+    assert (
+        stored(db, "autism_first_appointment_13_weeks_cyp_pct", "sub_icb:00L", "2022-07-31")[0]
+        == 1234.0
+    )
+    assert "autism_waiting_13_weeks_cyp" not in notes

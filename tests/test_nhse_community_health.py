@@ -296,7 +296,10 @@ def test_a_web_page_saved_as_the_workbook_is_a_clear_error(tmp_path):
     db, results = run_refresh(tmp_path, DATASETS, from_dir=folder)
     result = results["nhse_community_health"]
     assert result.status == "failed"
-    assert "community_health_2023-11-01.xlsx is not a readable workbook" in result.error
+    assert (
+        "community_health_2023-11-01.xlsx is an HTML page, not the published file" in result.error
+    )
+    assert f"the file {folder / 'community_health_2023-11-01.xlsx'} is the problem" in result.error
 
 
 def test_file_months():

@@ -35,7 +35,13 @@ from sendbench.dashboard.breakdowns import (
 )
 from sendbench.errors import AreaError
 
-__all__ = ["AreaError", "BreakdownError", "Dashboard", "find_area", "list_las", "load_dashboard"]
+__all__ = ["AreaError", "BreakdownError", "Dashboard", "FilterError", "find_area", "list_las",
+           "load_dashboard"]  # fmt: skip
+
+
+class FilterError(LookupError):
+    """A period or outcome the page cannot show; the message lists the valid choices."""
+
 
 ROWS_SQL = """
 select b.*, i.title as indicator_title, i.definition, i.dataset as dataset_id, o.release
@@ -113,7 +119,12 @@ def load_dashboard(conn: sqlite3.Connection, area: dict, set_id: str | None = No
     else:
         rows = _query(conn, ROWS_SQL, [area["area_code"], chosen])
     periods = _periods(rows)
-    period = period if period in periods else None  # no data then: each indicator's latest
+    if period and period not in periods:
+        raise FilterError(
+            f"{area['name']} has no figures for the period {period!r}"
+            + (f" in the breakdown {breakdown!r}" if breakdown else "")
+            + f"; periods with figures: {', '.join(periods) or 'none'}"
+        )
     if breakdown:
         shown = choose_rows(rows, period)
         bars = neighbour_values(conn, area["area_code"], chosen, breakdown, shown)
@@ -122,7 +133,10 @@ def load_dashboard(conn: sqlite3.Connection, area: dict, set_id: str | None = No
         shown = _headline_rows(conn, area, chosen, rows, period, neighbours)
     cards, by_outcome = _outcomes(conn, area["area_code"], chosen)
     if outcome and outcome not in {c["outcome_id"] for c in cards}:
-        outcome = None
+        raise FilterError(
+            f"there is no logic-model outcome {outcome!r}; outcomes: "
+            + ", ".join(c["outcome_id"] for c in cards)
+        )
     listed = {c["outcome_id"]: _in_outcome(shown, by_outcome, c) for c in cards}
     sections = [{**c, "rows": listed[c["outcome_id"]]} for c in cards
                 if not outcome or c["outcome_id"] == outcome]  # fmt: skip

@@ -3,7 +3,8 @@
 The dashboard URL carries the choice (``?area=E06000051&set=dfe-2025-05&outcome=…&period=…
 &breakdown=Sex: Female``) so it can be bookmarked; a name or DfE code in ``area`` redirects to the
 LA's ONS code, and ``breakdown=Total`` to the headline page's URL (no breakdown). An unknown LA,
-neighbour set or breakdown gives a 404 page that says what exists. The API guide lists the JSON
+neighbour set, breakdown, outcome or period gives a 404 page that says what exists, and is never
+cached (only pages answered 200 are). The API guide lists the JSON
 endpoints other tools should use, with a live example of each from this database.
 """
 
@@ -29,6 +30,7 @@ from sendbench.dashboard.charts import fmt, marker_defs, neighbours_svg, trend_s
 from sendbench.dashboard.data import (
     AreaError,
     BreakdownError,
+    FilterError,
     find_area,
     list_las,
     load_dashboard,
@@ -173,9 +175,13 @@ async def _dashboard(datasette, args: dict) -> Response:
         )  # fmt: skip
     except (AreaError, BenchmarkError) as exc:
         return _render(datasette, {**context, "error": str(exc)}, status=404)
-    except BreakdownError as exc:
-        headline = dashboard_url({**args, "breakdown": ""})
-        context.update(error=str(exc), error_link=datasette.urls.path(headline))
+    except (BreakdownError, FilterError) as exc:
+        dropped = "breakdown" if isinstance(exc, BreakdownError) else ("period", "outcome")
+        headline = dashboard_url({k: v for k, v in args.items() if k not in dropped})
+        hint = (": its Breakdown list has every breakdown this LA has."
+                if isinstance(exc, BreakdownError) else " (every outcome, each indicator's latest "
+                "period), whose Outcome and Period lists have the valid choices.")  # fmt: skip
+        context.update(error=str(exc), error_link=datasette.urls.path(headline), error_hint=hint)
         return _render(datasette, context, status=404)
     _decorate(datasette, db.name, dash)
     context.update(dash=dash, json_url=_json_url(datasette, db.name, dash))

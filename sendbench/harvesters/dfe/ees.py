@@ -30,7 +30,7 @@ from sendbench.areas import ENGLAND_CODE, AreaResolver
 from sendbench.catalogue import Indicator
 from sendbench.errors import BadFileError, HarvestError
 from sendbench.harvesters.base import OBSERVATION_COLUMNS, FileRef, Release
-from sendbench.http import HttpClient
+from sendbench.http import HttpClient, sniff_bytes
 from sendbench.normalise import PeriodError, normalise_period, parse_values
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,10 @@ def _decode(data: bytes, *, dataset: str, file: str, source: str | None) -> str:
     head = data[:512].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
     if head.startswith((b"<!doctype html", b"<html")):
         raise BadFileError(dataset, f"{file} is an HTML page, not a CSV", source)
+    kind = sniff_bytes(data[:4096])
+    if kind is not None and kind.startswith("UTF-16"):
+        raise BadFileError(dataset, f"{file} is {kind}, not a UTF-8 or Windows-1252 CSV as EES "
+                           "publishes them; save it as UTF-8", source)  # fmt: skip
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)

@@ -264,7 +264,7 @@ class EesHarvester(BaseHarvester):
         self, raw: RawFile, parsed: Parsed, held: list[str] | None = None
     ) -> list[_Table]:
         tables = []
-        with open_zip(raw.path, dataset=self.id) as archive:
+        with open_zip(raw.path, dataset=self.id, source=raw.source) as archive:
             names = sorted((n for n in archive.names() if _is_data_file(n)), key=_natural)
             if held is not None:
                 held.extend(PurePosixPath(n).name for n in names)

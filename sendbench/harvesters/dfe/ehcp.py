@@ -234,7 +234,7 @@ class Harvester(EesHarvester):
         raw = files.get("release")
         if raw is None:
             return None
-        with open_zip(raw.path, dataset=self.id) as archive:
+        with open_zip(raw.path, dataset=self.id, source=raw.source) as archive:
             names = [n for n in archive.names() if PurePosixPath(n).parent.name == "data"
                      and n.lower().endswith(".csv")]  # fmt: skip
             if not names or not all(

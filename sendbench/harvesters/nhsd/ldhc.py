@@ -228,7 +228,7 @@ def read_file(raw: RawFile, dataset: str) -> pd.DataFrame:
         with raw.path.open("rb") as fh:
             is_zip = fh.read(4) == b"PK\x03\x04"
         if is_zip:
-            with open_zip(raw.path, dataset=dataset) as archive:
+            with open_zip(raw.path, dataset=dataset, source=raw.source) as archive:
                 csvs = [n for n in archive.names() if n.lower().endswith(".csv")]
                 chosen = [n for n in csvs if LDHC_FILE.search(n)] or csvs
                 if not chosen:

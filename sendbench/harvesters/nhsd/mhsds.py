@@ -269,7 +269,7 @@ def _read_csv(stream) -> pd.DataFrame:
 
 
 def _from_zip(raw: RawFile, dataset: str) -> bytes:
-    with open_zip(raw.path, dataset=dataset) as archive:
+    with open_zip(raw.path, dataset=dataset, source=raw.source) as archive:
         csvs = [n for n in archive.names() if n.lower().endswith(".csv")]
         chosen = [n for n in csvs if TIME_SERIES.search(n)] or csvs
         if not chosen:

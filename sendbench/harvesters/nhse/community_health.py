@@ -77,7 +77,7 @@ from sendbench.harvesters.base import (
     empty_observations,
 )
 from sendbench.harvesters.nhsd.mhsds import DATES
-from sendbench.http import HttpClient, RawFile
+from sendbench.http import HttpClient, RawFile, not_data, sniff
 
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
           "september", "october", "november", "december")  # fmt: skip
@@ -229,6 +229,9 @@ def _is_revision(name: str) -> bool:
 
 def workbook_month(path: Path, dataset: str) -> tuple[str, str | None]:
     """The data month a workbook's tables are titled with, and its cover's publication date."""
+    kind = sniff(path)
+    if kind is not None:
+        raise not_data(dataset, path.name, kind, str(path))
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:

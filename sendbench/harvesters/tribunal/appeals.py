@@ -215,7 +215,7 @@ class Harvester(BaseHarvester):
         if "mimetype" in names and "content.xml" in names:
             return "ods", _ods_grid(raw.path, self.id, raw.filename, raw.source), raw.filename
         folder = self.dataset.release.get("zip_folder", "supporting-files")
-        with open_zip(raw.path, dataset=self.id) as archive:
+        with open_zip(raw.path, dataset=self.id, source=raw.source) as archive:
             inside = [
                 n for n in archive.names()
                 if n.startswith(f"{folder}/") and self._is_table(n.rsplit("/", 1)[-1])
