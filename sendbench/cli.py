@@ -20,7 +20,7 @@ from sendbench.catalogue import load_catalogue, sources_table
 from sendbench.db.lock import RefreshBusy, refresh_lock
 from sendbench.db.schema import DEFAULT_DB_NAME, ensure_db_shape
 from sendbench.errors import SendbenchError
-from sendbench.http import HttpClient
+from sendbench.http import DEFAULT_DEADLINE, HttpClient
 from sendbench.refresh import DatasetResult, refresh, unrecognised_files
 
 DEFAULT_DB = Path("db") / DEFAULT_DB_NAME
@@ -83,7 +83,17 @@ def main(verbose: int) -> None:
     show_default=True,
     help="When another refresh is running on the database, wait for it, or stop at once.",
 )
-def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait) -> None:
+@click.option(
+    "--download-deadline",
+    "deadline",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_DEADLINE,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on a download (one attempt) that has not finished in SECONDS, however "
+    "steadily the server still sends.",
+)
+def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait, deadline) -> None:
     """Refresh DATASETS (default: all) from their publishers or from --from DIR.
 
     Each dataset's latest release is found and its files fetched (only when changed), parsed
@@ -101,7 +111,7 @@ def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait) -> None
     try:
         with refresh_lock(db_path, wait=wait, say=say):  # before the database is touched
             db = _open_db(db_path, create=True)
-            results = _refresh(db, catalogue, datasets, from_dir, raw_dir, replace, wait)
+            results = _refresh(db, catalogue, datasets, from_dir, raw_dir, replace, wait, deadline)
     except RefreshBusy as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"\nDatabase: {db_path}")
@@ -109,9 +119,11 @@ def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait) -> None
         sys.exit(1)
 
 
-def _refresh(db, catalogue, datasets, from_dir, raw_dir, replace, wait) -> list[DatasetResult]:
+def _refresh(
+    db, catalogue, datasets, from_dir, raw_dir, replace, wait, deadline=DEFAULT_DEADLINE
+) -> list[DatasetResult]:
     """The refresh, its summary and the benchmark recompute, all under the refresh lock."""
-    with HttpClient(raw_dir, offline=from_dir is not None) as http:
+    with HttpClient(raw_dir, offline=from_dir is not None, deadline=deadline) as http:
         results = _check(
             lambda: refresh(
                 db, catalogue, http, dataset_ids=datasets, from_dir=from_dir,

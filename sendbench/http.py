@@ -20,7 +20,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http import HTTPStatus
@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 import requests
+import urllib3
 
 from sendbench import __version__
 from sendbench.errors import BadFileError, FetchError
@@ -37,6 +38,14 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = f"sendbench/{__version__} (+https://github.com/sendbench/sendbench)"
 CHUNK = 1 << 20
+# A download (one attempt) that has not finished in DEFAULT_DEADLINE seconds is abandoned,
+# however steadily the server trickles bytes: the per-read timeout alone never ends a download
+# that sends a byte a second. The largest release sendbench reads (KS4, about 300 MB) takes a
+# few minutes on a slow line. `sendbench refresh --download-deadline` changes it.
+DEFAULT_DEADLINE = 1800.0
+# A web page or API answer (get_json, get_text) larger than this is refused: none sendbench
+# reads is near it (the EES and GOV.UK answers are kilobytes, a Fingertips metadata list a few MB).
+MAX_TEXT_BYTES = 50_000_000
 EXPECT_KINDS = ("zip", "csv", "json")
 T = TypeVar("T")
 
@@ -79,9 +88,13 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         offline: bool = False,
+        deadline: float = DEFAULT_DEADLINE,
+        max_text_bytes: int = MAX_TEXT_BYTES,
     ):
         self.raw_dir = Path(raw_dir)
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_text_bytes = max_text_bytes
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -181,7 +194,7 @@ class HttpClient:
 
         def attempt() -> tuple[bytes, str | None]:
             with self._send(url, dataset, params=params) as resp:
-                return _read_all(resp), resp.headers.get("Content-Type")
+                return self._read_capped(resp, url, dataset), resp.headers.get("Content-Type")
 
         return self._with_retries(url, dataset, attempt)
 
@@ -236,29 +249,67 @@ class HttpClient:
         with self._send(url, dataset, headers=headers) as resp:
             if resp.status_code == HTTPStatus.NOT_MODIFIED:
                 return None
-            try:
-                tmp, meta = _stream_to_temp(folder, key, resp.iter_content(CHUNK))
-            except _BROKEN as exc:
-                raise _Transient("connection lost during download") from exc
+            tmp, meta = _stream_to_temp(folder, key, self._chunks(resp, url, dataset))
             get = resp.headers.get
             meta.update(url=url, etag=get("ETag"), last_modified=get("Last-Modified"))
             meta["content_type"] = get("Content-Type")
             meta["filename"] = _disposition_filename(get("Content-Disposition"))
             return tmp, meta
 
+    def _chunks(self, resp: requests.Response, url: str, dataset: str) -> Iterator[bytes]:
+        """The body as it arrives (each read returns what has come, up to CHUNK), abandoned
+        with FetchError naming the URL and the deadline when it has not ended in time, however
+        steadily bytes still arrive (not retried: a retry would take as long)."""
+        ends = time.monotonic() + self.deadline
+        read1 = getattr(resp.raw, "read1", None)
+        pieces = iter(lambda: read1(CHUNK, decode_content=True), b"") if read1 else None
+        try:
+            for chunk in pieces or resp.iter_content(CHUNK):  # urllib3 < 2: whole chunks
+                if time.monotonic() > ends:
+                    raise self._too_slow(url, dataset)
+                yield chunk
+        except _BROKEN as exc:
+            raise _Transient("connection lost during download") from exc
+
+    def _too_slow(self, url: str, dataset: str) -> FetchError:
+        return FetchError(
+            dataset,
+            f"the download did not finish within its {self.deadline:g} s deadline (the server "
+            "is sending too slowly); try again later, or allow longer with "
+            "--download-deadline",
+            url,
+        )
+
+    def _read_capped(self, resp: requests.Response, url: str, dataset: str) -> bytes:
+        """The body of a page or API answer, refused past ``max_text_bytes``."""
+        limit = self.max_text_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise FetchError(dataset, _too_big(int(declared), limit), url)
+        chunks, size = [], 0
+        for chunk in self._chunks(resp, url, dataset):
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(dataset, _too_big(size, limit), url)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _too_big(size: int, limit: int) -> str:
+    return (
+        f"the answer is larger than {limit / 1e6:g} MB (at least {size / 1e6:.1f} MB), far more "
+        "than any page or API answer sendbench reads; refused"
+    )
+
 
 _BROKEN = (
     requests.exceptions.ConnectionError,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.Timeout,
+    urllib3.exceptions.ProtocolError,  # read from the response itself (read1): not wrapped
+    urllib3.exceptions.ReadTimeoutError,
+    urllib3.exceptions.DecodeError,
 )
-
-
-def _read_all(resp: requests.Response) -> bytes:
-    try:
-        return resp.content
-    except _BROKEN as exc:
-        raise _Transient("connection lost while reading the response") from exc
 
 
 def _check_status(resp: requests.Response, url: str, dataset: str) -> None:

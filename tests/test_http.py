@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import logging
+import time
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -509,3 +510,76 @@ def test_sha256_file(tmp_path):
     path.write_bytes(b"abc")
     expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert sha256_file(path) == expected
+
+
+# --- deadlines and size caps -----------------------------------------------------------------
+
+
+class _Trickle(io.RawIOBase):
+    """A body that sends one byte every ``pause`` seconds, ``total`` bytes in all (a server that
+    keeps each read inside the per-read timeout but never finishes)."""
+
+    def __init__(self, total: int, pause: float):
+        self.left, self.pause = total, pause
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.left <= 0:
+            return 0
+        time.sleep(self.pause)
+        buffer[0:1] = b"0"
+        self.left -= 1
+        return 1
+
+
+def trickle(total: int = 10_000, pause: float = 0.02) -> io.BufferedReader:
+    return io.BufferedReader(_Trickle(total, pause), buffer_size=1)
+
+
+def test_a_download_that_trickles_past_its_deadline_is_abandoned_naming_the_url(mocked, tmp_path):
+    url = "https://example.org/files/slow.zip"
+    mocked.get(url, body=trickle())
+    started = time.monotonic()
+    http = HttpClient(tmp_path / "raw", deadline=0.5, sleep=lambda s: None)
+    with http, pytest.raises(FetchError) as info:
+        http.fetch(url, dataset=DATASET, expect="zip")
+    took = time.monotonic() - started
+    assert took < 5  # 10,000 bytes at 0.02 s each would take 200 s
+    message = str(info.value)
+    assert url in message and "did not finish within its 0.5 s deadline" in message
+    assert "--download-deadline" in message
+    assert len(mocked.calls) == 1  # not retried: a retry would take as long
+    assert not any((tmp_path / "raw").rglob("*.part"))  # nothing half-downloaded is kept
+    assert not [p for p in (tmp_path / "raw").rglob("*") if p.is_file()]
+
+
+def test_a_page_that_trickles_past_its_deadline_is_abandoned(mocked, tmp_path):
+    url = "https://example.org/api/slow"
+    mocked.get(url, body=trickle())
+    http = HttpClient(tmp_path / "raw", deadline=0.5, sleep=lambda s: None)
+    with http, pytest.raises(FetchError, match="did not finish within its 0.5 s deadline"):
+        http.get_text(url, dataset=DATASET)
+
+
+def test_a_download_inside_its_deadline_is_kept_whole(mocked, tmp_path):
+    url = "https://example.org/files/steady.csv"
+    mocked.get(url, body=trickle(total=20, pause=0.01))
+    with HttpClient(tmp_path / "raw", deadline=30, sleep=lambda s: None) as http:
+        raw = http.fetch(url, dataset=DATASET)
+    assert raw.path.read_bytes() == b"0" * 20
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_an_oversized_page_or_api_answer_is_refused(mocked, tmp_path, declared):
+    url = "https://example.org/api/huge"
+    body = b"[" + b"0," * 600 + b"0]"
+    headers = {} if declared else {"Transfer-Encoding": "chunked"}
+    mocked.get(url, body=body, headers=headers, auto_calculate_content_length=declared)
+    http = HttpClient(tmp_path / "raw", max_text_bytes=1_000, sleep=lambda s: None)
+    with http, pytest.raises(FetchError) as info:
+        http.get_json(url, dataset=DATASET)
+    assert url in str(info.value) and "larger than 0.001 MB" in str(info.value)
+    with HttpClient(tmp_path / "raw", max_text_bytes=10_000, sleep=lambda s: None) as http:
+        assert len(http.get_json(url, dataset=DATASET)) == 601
