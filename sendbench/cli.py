@@ -292,13 +292,19 @@ def catalogue_command(as_json: bool, markdown: bool, dataset_id: str | None) -> 
     show_default=True,
     help="Render every LA's dashboard in the background as the server starts.",
 )
-def serve(db_path: Path, port: int, host: str, warm: bool) -> None:
+@click.option(
+    "--allow-sql",
+    is_flag=True,
+    help="Let anyone run arbitrary SQL (?sql=, _where=, the query editor), one expensive query "
+    "at a time with a 1 s limit. Off by default: the documented endpoints do not need it.",
+)
+def serve(db_path: Path, port: int, host: str, warm: bool, allow_sql: bool) -> None:
     """Serve the database with Datasette (read-only), with metadata from the catalogue, the
     local area dashboard (/-/sendbench/dashboard) and the API guide (/-/sendbench/api)."""
     from sendbench.db.serve import make_datasette, run
 
     _open_db(db_path)
-    datasette = _check(lambda: make_datasette(db_path, catalogue=_catalogue()))
+    datasette = _check(lambda: make_datasette(db_path, catalogue=_catalogue(), allow_sql=allow_sql))
     click.echo(f"Serving {db_path} at http://{host}:{port}/ (Ctrl+C to stop)", err=True)
     click.echo(f"Dashboard: http://{host}:{port}/-/sendbench/dashboard", err=True)
     run(datasette, host, port, warm=warm, say=lambda text: click.echo(text, err=True))

@@ -14,6 +14,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 
 from sendbench.dashboard.views import API_PATH, DASHBOARD_PATH, api_page, dashboard_page
+from sendbench.db import capacity
 
 PLUGIN_NAME = "sendbench.dashboard"
 
@@ -39,3 +40,10 @@ def menu_links(datasette):
         {"href": datasette.urls.path(DASHBOARD_PATH), "label": "SEND dashboard"},
         {"href": datasette.urls.path(API_PATH), "label": "SEND API guide"},
     ]
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """Expensive requests queue in a lane of their own (sendbench.db.capacity), so the
+    dashboard and the documented endpoints keep their SQL threads."""
+    return capacity.wrap

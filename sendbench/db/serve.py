@@ -17,6 +17,7 @@ from datasette.app import Datasette
 from datasette.plugins import pm
 
 from sendbench.catalogue import Catalogue
+from sendbench.db import capacity
 
 OBSERVATION_COLUMNS_HELP = {
     "indicator_id": "Catalogue indicator (see the indicators table)",
@@ -194,15 +195,24 @@ def register_dashboard() -> None:
         pm.register(dashboard, name=dashboard.PLUGIN_NAME)
 
 
-def make_datasette(db_path: Path, *, catalogue: Catalogue) -> Datasette:
+def make_datasette(db_path: Path, *, catalogue: Catalogue, allow_sql: bool = False) -> Datasette:
     """A Datasette instance serving ``db_path`` immutably with generated metadata, the local
-    area dashboard (``/-/sendbench/dashboard``) and the API guide (``/-/sendbench/api``)."""
+    area dashboard (``/-/sendbench/dashboard``) and the API guide (``/-/sendbench/api``).
+
+    Arbitrary SQL (``?sql=``, ``_where=``) is off unless ``allow_sql``; expensive requests run
+    in a lane of their own with a shorter time limit (:mod:`sendbench.db.capacity`)."""
     register_dashboard()
     return Datasette(
         files=[],
         immutables=[str(db_path)],
         metadata=build_metadata(db_path, catalogue),
-        settings={"default_page_size": 100, "max_returned_rows": 5000, "sql_time_limit_ms": 3000},
+        settings={
+            "default_page_size": 100,
+            "max_returned_rows": 5000,
+            "sql_time_limit_ms": 3000,
+            "default_allow_sql": allow_sql,
+            "num_sql_threads": capacity.SQL_THREADS,
+        },
     )
 
 
