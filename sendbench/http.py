@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import io
 import json
 import logging
 import os
@@ -538,6 +539,21 @@ class SafeZip:
         """The decompressed size member ``name`` declares (read() still counts what it gets)."""
         return self._zip.getinfo(name).file_size
 
+    def opener(self, name: str) -> Callable[[], io.BufferedReader]:
+        """A function opening member ``name`` as a binary stream each time it is called: its
+        bytes are decompressed as they are read and counted against the zip's cap, so a reader
+        that streams (``sendbench.csvread``) never holds the member whole."""
+        try:
+            info = self._zip.getinfo(name)
+        except KeyError as exc:
+            raise BadFileError(self._dataset, f"zip has no member {name!r}", self._source) from exc
+        return lambda: io.BufferedReader(_Member(self, info), buffer_size=CHUNK)
+
+    def _count(self, size: int) -> None:
+        self._read_total += size
+        if self._read_total > self._max:
+            raise BadFileError(self._dataset, _bomb(self._max), self._source)
+
     def read(self, name: str) -> bytes:
         """The decompressed bytes of member ``name``."""
         try:
@@ -558,6 +574,39 @@ class SafeZip:
             msg = f"cannot read {name!r} from the zip (unsupported compression or encrypted): {exc}"
             raise BadFileError(self._dataset, msg, self._source) from exc
         return b"".join(chunks)
+
+
+class _Member(io.RawIOBase):
+    """One zip member as a raw stream: decompressed as read, counted against the zip's cap,
+    errors told as sendbench's (a corrupt member, an unsupported compression)."""
+
+    def __init__(self, archive: SafeZip, info: zipfile.ZipInfo):
+        self._archive, self._info = archive, info
+        self._stream = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        archive = self._archive
+        try:
+            if self._stream is None:
+                self._stream = archive._zip.open(self._info)
+            data = self._stream.read(len(buffer))
+        except _CORRUPT as exc:
+            raise _corrupt(archive._dataset, archive._source, exc) from exc
+        except (NotImplementedError, RuntimeError) as exc:
+            msg = (f"cannot read {self._info.filename!r} from the zip (unsupported compression "
+                   f"or encrypted): {exc}")  # fmt: skip
+            raise BadFileError(archive._dataset, msg, archive._source) from exc
+        archive._count(len(data))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        super().close()
 
 
 def open_zip(

@@ -38,6 +38,7 @@ import gzip
 import io
 import zipfile
 
+from sendbench.csvread import as_bytes
 from sendbench.errors import BadFileError
 from sendbench.harvesters.base import HarvestContext, Parsed, Release
 from sendbench.harvesters.dfe import ees
@@ -95,7 +96,7 @@ class Harvester(EesHarvester):
     def read_table(self, datafile: DataFile, name: str, data: bytes, source: str):
         """An EES csv, unpacked first when it is a zip or gzip (``ap_placements_ap_census``)."""
         return ees.read_ees_csv(
-            unpack(data, dataset=self.id, file=name, source=source),
+            unpack(as_bytes(data), dataset=self.id, file=name, source=source),
             dataset=self.id,
             file=name,
             source=source,

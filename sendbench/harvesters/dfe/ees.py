@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterable
 
 import pandas as pd
 
+from sendbench import csvread
 from sendbench.areas import ENGLAND_CODE, AreaResolver
 from sendbench.catalogue import Indicator
+from sendbench.csvread import Opener, head_of, opener_of
 from sendbench.errors import BadFileError, HarvestError
 from sendbench.harvesters.base import OBSERVATION_COLUMNS, FileRef, Release
 from sendbench.http import HttpClient, sniff_bytes
@@ -130,24 +132,39 @@ def _release(data, slug: str, *, dataset: str, url: str) -> Release:
 
 
 def read_ees_csv(
-    data: bytes, *, dataset: str, file: str, source: str | None = None
+    data: bytes | Opener, *, dataset: str, file: str, source: str | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """Read an EES CSV as published: every cell text, nothing turned into NaN.
 
-    Returns the frame and notes. A column name repeated in the header is handled on purpose:
-    when the copies are identical in every row one is kept (noted); when they differ the later
-    ones are kept as ``name__2``, ``name__3`` (noted) so nothing is lost.
+    ``data`` is the file's bytes or a function opening it as a stream (a zip member): it is
+    decoded and parsed as it is read, within the memory a table may use
+    (:mod:`sendbench.csvread`). UTF-8 (with or without a BOM) is tried first, then
+    Windows-1252. Returns the frame and notes. A column name repeated in the header is handled on
+    purpose: when the copies are identical in every row one is kept (noted); when they differ
+    the later ones are kept as ``name__2``, ``name__3`` (noted) so nothing is lost.
     """
-    text = _decode(data, dataset=dataset, file=file, source=source)
-    header = next(csv.reader(io.StringIO(text)), None)
-    if not header:
-        raise BadFileError(dataset, f"{file} is empty", source)
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, header=None, skiprows=1
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise BadFileError(dataset, f"{file} is not a readable CSV: {exc}", source) from exc
+    opener = opener_of(data)
+    _refuse_non_text(head_of(data), dataset=dataset, file=file, source=source)
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            with opener() as stream:
+                text = io.TextIOWrapper(stream, encoding=encoding, newline="")
+                header = next(csv.reader([text.readline()]), None)
+                if not header:
+                    raise BadFileError(dataset, f"{file} is empty", source)
+                frame = csvread.read_chunked(
+                    text, dataset=dataset, file=file, source=source, dtype=str,
+                    keep_default_na=False, header=None,
+                )  # fmt: skip
+            break
+        except UnicodeDecodeError:
+            continue
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise BadFileError(dataset, f"{file} is not a readable CSV: {exc}", source) from exc
+    else:
+        raise BadFileError(dataset, f"{file} is neither UTF-8 nor Windows-1252 text", source)
+    if frame.empty and not len(frame.columns):
+        frame = pd.DataFrame(columns=range(len(header)), dtype=str)
     if frame.shape[1] != len(header):
         raise BadFileError(
             dataset, f"{file} has {frame.shape[1]} columns of data but {len(header)} names", source
@@ -155,20 +172,16 @@ def read_ees_csv(
     return _dedupe_columns(frame, header, file)
 
 
-def _decode(data: bytes, *, dataset: str, file: str, source: str | None) -> str:
-    head = data[:512].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
-    if head.startswith((b"<!doctype html", b"<html")):
+def _refuse_non_text(head: bytes, *, dataset: str, file: str, source: str | None) -> None:
+    text = head[:512].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
+    if text.startswith((b"<!doctype html", b"<html")):
         raise BadFileError(dataset, f"{file} is an HTML page, not a CSV", source)
-    kind = sniff_bytes(data[:4096])
+    kind = sniff_bytes(head)
     if kind is not None and kind.startswith("UTF-16"):
         raise BadFileError(dataset, f"{file} is {kind}, not a UTF-8 or Windows-1252 CSV as EES "
                            "publishes them; save it as UTF-8", source)  # fmt: skip
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise BadFileError(dataset, f"{file} is neither UTF-8 nor Windows-1252 text", source)
+    if not head:
+        raise BadFileError(dataset, f"{file} is empty", source)
 
 
 def _dedupe_columns(

@@ -37,6 +37,7 @@ from types import MappingProxyType
 
 import pandas as pd
 
+from sendbench.csvread import Opener
 from sendbench.errors import BadFileError, HarvestError, LayoutError
 from sendbench.harvesters.base import (
     BaseHarvester,
@@ -215,9 +216,11 @@ class EesHarvester(BaseHarvester):
         return parsed
 
     def read_table(
-        self, datafile: DataFile, name: str, data: bytes, source: str
+        self, datafile: DataFile, name: str, data: bytes | Opener, source: str
     ) -> tuple[pd.DataFrame, list[str]]:
-        """Read one file's bytes into text columns; CSV by default (override for workbooks)."""
+        """Read one file into text columns; CSV by default (override for workbooks). ``data``
+        is its bytes or, for a zip member, a function opening it as a stream
+        (``sendbench.csvread.as_bytes`` gives the bytes to readers that need them whole)."""
         return ees.read_ees_csv(data, dataset=self.id, file=name, source=source)
 
     def _read_all(self, files: dict[str, RawFile], parsed: Parsed) -> list[_Table]:
@@ -274,7 +277,7 @@ class EesHarvester(BaseHarvester):
                     members = members[-1:]
                 for member in members:
                     name = PurePosixPath(member).name
-                    data = archive.read(member)
+                    data = archive.opener(member)  # streamed: never held whole
                     tables.append(self._read_one(datafile, name, data, raw.source, parsed))
             known = {t.name for t in tables}
             for member in names:
@@ -289,7 +292,7 @@ class EesHarvester(BaseHarvester):
                     continue
                 try:
                     frame, notes = ees.read_ees_csv(
-                        archive.read(member), dataset=self.id, file=name, source=raw.source
+                        archive.opener(member), dataset=self.id, file=name, source=raw.source
                     )
                 except HarvestError as exc:
                     parsed.notes.append(f"{name}: a data file this version does not read ({exc})")

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from sendbench.csvread import as_bytes
 from sendbench.errors import BadFileError
 from sendbench.harvesters.dfe.eesbase import DataFile, Layout
 from sendbench.harvesters.dfe.ks2 import AttainmentHarvester
@@ -197,7 +198,7 @@ class Harvester(AttainmentHarvester):
         book = next((w for w in WORKBOOKS if fnmatch.fnmatch(name.lower(), w.pattern)), None)
         if book is None:
             raise BadFileError(self.id, f"{name}: a workbook this version does not know", source)
-        return read_workbook(data, book, dataset=self.id, file=name, source=source), []
+        return read_workbook(as_bytes(data), book, dataset=self.id, file=name, source=source), []
 
 
 def read_workbook(

@@ -51,7 +51,6 @@ Quirks and decisions:
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import zlib
@@ -62,6 +61,7 @@ from urllib.parse import unquote, urljoin, urlparse
 import pandas as pd
 from bs4 import BeautifulSoup
 
+from sendbench import csvread
 from sendbench.areas import AREA_COLUMNS, ENGLAND_CODE
 from sendbench.errors import BadFileError, HarvestError, LayoutError
 from sendbench.harvesters.base import (
@@ -227,17 +227,19 @@ def read_file(raw: RawFile, dataset: str) -> pd.DataFrame:
     try:
         with raw.path.open("rb") as fh:
             is_zip = fh.read(4) == b"PK\x03\x04"
+        options = {"dataset": dataset, "file": raw.filename, "source": raw.source, "dtype": str,
+                   "keep_default_na": False, "encoding": "utf-8-sig"}  # fmt: skip
         if is_zip:
             with open_zip(raw.path, dataset=dataset, source=raw.source) as archive:
                 csvs = [n for n in archive.names() if n.lower().endswith(".csv")]
                 chosen = [n for n in csvs if LDHC_FILE.search(n)] or csvs
                 if not chosen:
                     raise BadFileError(dataset, f"{raw.filename} holds no csv file", raw.source)
-                stream = io.BytesIO(archive.read(chosen[0]))
+                with archive.opener(chosen[0])() as stream:  # streamed, within the table budget
+                    frame = csvread.read_chunked(stream, **options)
         else:
-            stream = raw.path.open("rb")
-        with stream:
-            frame = pd.read_csv(stream, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            with raw.path.open("rb") as stream:
+                frame = csvread.read_chunked(stream, **options)
     except (OSError, zlib.error, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         msg = f"{raw.filename} is not a readable CSV: {exc}"
         raise BadFileError(dataset, msg, raw.source) from exc

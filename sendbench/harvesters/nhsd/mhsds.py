@@ -51,7 +51,6 @@ Quirks (Apr 2016 to Nov 2022 performance file, 465,927 rows, 46 measures):
 from __future__ import annotations
 
 import gzip
-import io
 import logging
 import re
 import zlib
@@ -62,6 +61,7 @@ from urllib.parse import unquote, urljoin, urlparse
 import pandas as pd
 from bs4 import BeautifulSoup
 
+from sendbench import csvread
 from sendbench.areas import AREA_COLUMNS, ENGLAND_CODE
 from sendbench.errors import BadFileError, HarvestError, LayoutError
 from sendbench.harvesters.base import (
@@ -251,11 +251,15 @@ def read_file(raw: RawFile, dataset: str) -> pd.DataFrame:
     try:
         if head[:2] == b"\x1f\x8b":  # streamed: the 87 MB of text is never held whole
             with gzip.open(raw.path, "rb") as stream:
-                return _read_csv(stream)
+                return _read_csv(stream, raw, dataset)
         if head == b"PK\x03\x04":
-            return _read_csv(io.BytesIO(_from_zip(raw, dataset)))
+            with (
+                open_zip(raw.path, dataset=dataset, source=raw.source) as archive,
+                _zip_member(archive, raw, dataset)() as stream,
+            ):
+                return _read_csv(stream, raw, dataset)
         with raw.path.open("rb") as stream:
-            return _read_csv(stream)
+            return _read_csv(stream, raw, dataset)
     except (OSError, EOFError, zlib.error) as exc:
         msg = f"{raw.filename} is not a readable gzip file (truncated?): {exc}"
         raise BadFileError(dataset, msg, raw.source) from exc
@@ -264,17 +268,19 @@ def read_file(raw: RawFile, dataset: str) -> pd.DataFrame:
         raise BadFileError(dataset, msg, raw.source) from exc
 
 
-def _read_csv(stream) -> pd.DataFrame:
-    return pd.read_csv(stream, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+def _read_csv(stream, raw: RawFile, dataset: str) -> pd.DataFrame:
+    """Parsed in chunks within the memory a table may use (``sendbench.csvread``)."""
+    return csvread.read_chunked(stream, dataset=dataset, file=raw.filename, source=raw.source,
+                                dtype=str, keep_default_na=False, encoding="utf-8-sig")  # fmt: skip
 
 
-def _from_zip(raw: RawFile, dataset: str) -> bytes:
-    with open_zip(raw.path, dataset=dataset, source=raw.source) as archive:
-        csvs = [n for n in archive.names() if n.lower().endswith(".csv")]
-        chosen = [n for n in csvs if TIME_SERIES.search(n)] or csvs
-        if not chosen:
-            raise BadFileError(dataset, f"{raw.filename} holds no csv file", raw.source)
-        return archive.read(chosen[0])
+def _zip_member(archive, raw: RawFile, dataset: str):
+    """The time-series csv of a zip (else its only csv), to be opened as a stream."""
+    csvs = [n for n in archive.names() if n.lower().endswith(".csv")]
+    chosen = [n for n in csvs if TIME_SERIES.search(n)] or csvs
+    if not chosen:
+        raise BadFileError(dataset, f"{raw.filename} holds no csv file", raw.source)
+    return archive.opener(chosen[0])
 
 
 def match_layout(
