@@ -2,12 +2,13 @@
 
 A CSV is read from a binary stream (a zip member, a gzip, a file, bytes): decoded as it is
 read, parsed in chunks of rows, and refused as soon as the table read so far needs more memory
-than a table may have (``table_budget()``, 350 MB unless ``$SENDBENCH_TABLE_MEMORY_MB`` says
-otherwise). So neither the file's bytes nor its decoded text are ever held whole, and a file
+than a table may have (``table_budget()``: 350 MB, or a sixth of the machine's free memory when
+that is less, unless ``$SENDBENCH_TABLE_MEMORY_MB`` says otherwise). So neither the file's bytes nor its decoded text are ever held whole, and a file
 that unpacks to gigabytes (a zip bomb under the zip's own size cap, or a real but enormous
 table) stops the dataset with a clear error instead of the machine: a refresh stays under
 about 1 GB whatever its input. The largest table any published file in ``../shared/data``
-makes is about 80 MB (pandas keeps text columns as Arrow strings).
+makes is about 80 MB (pandas keeps text columns as Arrow strings). ``bench`` has no script for
+this: ``tests/test_memory_bounded.py`` measures a refresh's peak on such a zip.
 """
 
 from __future__ import annotations
@@ -29,9 +30,28 @@ Opener = Callable[[], BinaryIO]
 
 
 def table_budget() -> int:
-    """Bytes of memory one table may take once read (``$SENDBENCH_TABLE_MEMORY_MB``)."""
+    """Bytes of memory one table may take once read: ``$SENDBENCH_TABLE_MEMORY_MB`` if set,
+    else DEFAULT_BUDGET_MB or a sixth of the memory the machine has free, whichever is less
+    (reading, the rows read so far and their concatenation are held together)."""
     value = os.environ.get(BUDGET_VARIABLE, "").strip()
-    return int(float(value) * 1_000_000) if value else DEFAULT_BUDGET_MB * 1_000_000
+    if value:
+        return int(float(value) * 1_000_000)
+    return min(DEFAULT_BUDGET_MB * 1_000_000, _free_memory() // 6)
+
+
+def _free_memory() -> int:
+    """Bytes of memory available to new work (``MemAvailable``), or a large number if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
 
 
 def read_chunked(
