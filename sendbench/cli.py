@@ -243,6 +243,34 @@ def _periods(release: dict) -> str:
     return f"{release['first_period']} to {release['last_period']} ({len(periods)} periods)"
 
 
+@main.command(name="export")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="Parquet (typed, for DuckDB, Polars, R arrow, Spark) or gzipped CSV.",
+)
+def export_command(out_dir: Path, db_path: Path, fmt: str) -> None:
+    """Write observations, benchmarks, areas, indicators and statistical_neighbours under DIR
+    as Parquet or gzipped CSV, partitioned by dataset, with the tables' column names and types.
+
+    Example: sendbench export export/ ; then in DuckDB:
+    select * from read_parquet('export/benchmarks/*/*.parquet', hive_partitioning = true)
+    """
+    from sendbench.db.export import export
+
+    _open_db(db_path)
+    say = lambda message: _progress("export", message)  # noqa: E731
+    manifest = _check(lambda: export(db_path, out_dir, fmt, say=say))
+    total = sum(t["rows"] for t in manifest["tables"].values())
+    click.echo(f"Exported {total:,} rows of {len(manifest['tables'])} tables to {out_dir} "
+               f"({fmt}); what was written: {out_dir / 'export.json'}")  # fmt: skip
+
+
 @main.command(name="catalogue")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
 @click.option(

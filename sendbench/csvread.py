@@ -1,14 +1,14 @@
 """Reading a published CSV within a memory budget, as a stream.
 
-A CSV is read from a binary stream (a zip member, a gzip, a file, bytes): decoded as it is
-read, parsed in chunks of rows, and refused as soon as the table read so far needs more memory
-than a table may have (``table_budget()``: 350 MB, or a sixth of the machine's free memory when
-that is less, unless ``$SENDBENCH_TABLE_MEMORY_MB`` says otherwise). So neither the file's bytes nor its decoded text are ever held whole, and a file
-that unpacks to gigabytes (a zip bomb under the zip's own size cap, or a real but enormous
-table) stops the dataset with a clear error instead of the machine: a refresh stays under
-about 1 GB whatever its input. The largest table any published file in ``../shared/data``
-makes is about 80 MB (pandas keeps text columns as Arrow strings). ``bench`` has no script for
-this: ``tests/test_memory_bounded.py`` measures a refresh's peak on such a zip.
+A CSV is read from a binary stream (a zip member, a gzip, a file, bytes): decoded as it is read,
+parsed in chunks of rows, and refused as soon as the table read so far needs more memory than a
+table may have (``table_budget()``: 350 MB, or a sixth of the machine's free memory when that is
+less, unless ``$SENDBENCH_TABLE_MEMORY_MB`` says otherwise). So neither the file's bytes nor its
+decoded text are ever held whole, and a file that unpacks to gigabytes (a zip bomb under the zip's
+own size cap, or a real but enormous table) stops the dataset with a clear error instead of the
+machine: a refresh stays under about 1 GB whatever its input. The largest table any published file
+in ``../shared/data`` makes is about 80 MB (pandas keeps text columns as Arrow strings). ``bench``
+has no script for this: ``tests/test_memory_bounded.py`` measures a refresh's peak on such a zip.
 """
 
 from __future__ import annotations
