@@ -609,6 +609,39 @@ class _Member(io.RawIOBase):
         super().close()
 
 
+class _ArchiveStream(io.BufferedReader):
+    """A member's stream that closes its zip when it is closed (see :func:`member_opener`)."""
+
+    def __init__(self, archive: SafeZip, info: zipfile.ZipInfo):
+        super().__init__(_Member(archive, info), buffer_size=CHUNK)
+        self._owner = archive
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._owner.close()
+
+
+def member_opener(
+    path: Path, name: str, *, dataset: str, source: str | None = None
+) -> Callable[[], io.BufferedReader]:
+    """A function opening member ``name`` of the zip at ``path`` as a stream, the zip opened
+    (and checked) anew each time and closed with the stream: for readers that stream a member
+    after the code that chose it has closed the zip."""
+
+    def open_member() -> io.BufferedReader:
+        archive = open_zip(path, dataset=dataset, source=source)
+        try:
+            info = archive._zip.getinfo(name)
+        except KeyError as exc:
+            archive.close()
+            raise BadFileError(dataset, f"zip has no member {name!r}", archive._source) from exc
+        return _ArchiveStream(archive, info)
+
+    return open_member
+
+
 def open_zip(
     path: Path,
     *,

@@ -38,11 +38,13 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+from functools import partial
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
 import pandas as pd
 
+from sendbench.csvread import Opener
 from sendbench.errors import HarvestError, LayoutError
 from sendbench.harvesters.base import (
     OBSERVATION_COLUMNS,
@@ -61,7 +63,7 @@ from sendbench.harvesters.dfe.eesbase import (
     matching_files,
     raw_table_name,
 )  # fmt: skip
-from sendbench.http import RawFile, open_zip
+from sendbench.http import RawFile, member_opener, open_zip
 from sendbench.releases import order_key
 
 # The 2025 layout: each data file's columns after the EES standard ones (repeats removed).
@@ -226,11 +228,12 @@ class Harvester(EesHarvester):
             raise HarvestError(self.id, "the areas table is empty: refresh dfe_areas first")
         return self._parse_sen2(members, release, context)
 
-    def _sen2_members(self, files: dict[str, RawFile]) -> dict[str, tuple[bytes, str]] | None:
-        """The SEN2 layout's data files (name -> bytes, source), or None for the 2025 layout."""
+    def _sen2_members(self, files: dict[str, RawFile]) -> dict[str, tuple[Opener, str]] | None:
+        """The SEN2 layout's data files (name -> a function opening it as a stream, source), or
+        None for the 2025 layout."""
         if SEN2_MI_FILE in files:
             raw = files[SEN2_MI_FILE]
-            return {SEN2_MI_FILE: (raw.path.read_bytes(), raw.source)}
+            return {SEN2_MI_FILE: (lambda: raw.path.open("rb"), raw.source)}  # streamed
         raw = files.get("release")
         if raw is None:
             return None
@@ -243,7 +246,8 @@ class Harvester(EesHarvester):
                 return None
             if not any(PurePosixPath(n).name.lower() == SEN2_MI_FILE for n in names):
                 return None  # refused by the usual check, naming the files it holds
-            return {PurePosixPath(n).name.lower(): (archive.read(n), raw.source) for n in names}
+        opener = partial(member_opener, raw.path, dataset=self.id, source=raw.source)
+        return {PurePosixPath(n).name.lower(): (opener(n), raw.source) for n in names}
 
     def _parse_sen2(self, members, release: Release, context: HarvestContext) -> Parsed:
         parsed = Parsed()
