@@ -737,13 +737,15 @@ def sniff(path: Path) -> str | None:
 def sniff_bytes(head: bytes) -> str | None:
     if not head:
         return "an empty file (0 bytes)"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b")):
-        return None  # a zip (or an empty one) or a gzip
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"PAR1", b"\xd0\xcf\x11\xe0")):
+        return None  # a zip (xlsx, ods; or an empty zip), a gzip, Parquet or an old Excel file
     text = head[:1024].lstrip(b"\xef\xbb\xbf \r\n\t").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<?xml")) and b"<html" in head.lower():
         return "an HTML page"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "UTF-16 text (it starts with a UTF-16 byte-order mark)"
-    if head.count(b"\x00") * 4 > len(head):
-        return "UTF-16 text (every other byte is zero)"
+    even, odd = head[0::2], head[1::2]
+    for zeros, others in ((odd, even), (even, odd)):  # little- then big-endian
+        if len(head) >= 8 and zeros.count(0) >= 0.9 * len(zeros) and others.count(0) == 0:
+            return "UTF-16 text (every other byte is zero)"
     return None

@@ -80,3 +80,6 @@ def test_sniffing_tells_data_from_what_is_not():
     assert sniff_bytes(b"\x1f\x8b\x08\x00") is None
     assert sniff_bytes("a,b\n1,2\n".encode("utf-16-le")) == "UTF-16 text (every other byte is zero)"
     assert sniff_bytes(b"  \r\n<html><body>x</body></html>") == "an HTML page"
+    assert sniff_bytes((FIXTURES / "dfe" / "lait" / "bds_long_0.parquet").read_bytes()) is None
+    assert sniff_bytes(b"PAR1" + b"\x00" * 4000) is None  # Parquet full of zeros is still data
+    assert sniff_bytes(b"\x00\x01\x00\x00" * 100) is None  # binary, not every other byte zero
