@@ -33,3 +33,15 @@ def test_a_table_read_in_chunks_is_the_whole_table_or_refused_past_the_budget(mo
         csvread.read_chunked(io.StringIO(text), dataset="d", file="f.csv", source="s",
                              budget=int(frame.memory_usage(deep=True, index=False).sum() / 4),
                              dtype=str, keep_default_na=False)  # fmt: skip
+
+
+def test_a_windows_1252_byte_far_into_a_streamed_file_is_read_as_windows_1252():
+    from sendbench.harvesters.dfe.ees import read_ees_csv
+
+    data = ("la_name,value\r\n" + "Hartlepool,1\r\n" * 250_000 + "Caf\xe9 Town,2\r\n").encode(
+        "cp1252"
+    )
+    frame, _ = read_ees_csv(lambda: io.BytesIO(data), dataset="d", file="f.csv")
+    assert frame.shape == (250_001, 2)
+    assert frame.iloc[-1].tolist() == ["Café Town", "2"]
+    assert frame.iloc[0].tolist() == ["Hartlepool", "1"]
