@@ -55,9 +55,7 @@ class Database:
     """A sendbench database, read with pandas. See the module docstring for an example."""
 
     def __init__(self, db_path: str | Path):
-        self.path = Path(db_path)
-        if not self.path.is_file():
-            raise SendbenchError(f"no database at {self.path}: run `sendbench refresh` first")
+        self.path = Path(db_path)  # need not exist yet: refresh() creates it
 
     def __repr__(self) -> str:
         return f"sendbench.Database({str(self.path)!r})"
@@ -66,6 +64,7 @@ class Database:
 
     def area(self, area: str) -> dict:
         """The ``areas`` row an ONS code, DfE code or name means (AreaError otherwise)."""
+        self._connect().close()  # a clear error when there is no database
         return resolve_area(sqlite_utils.Database(self.path), area)
 
     def benchmark(self, area: str, *, neighbours: str | None = None, outcome: str | None = None,
@@ -148,9 +147,62 @@ class Database:
         """Each dataset's newest release, releases held, last refresh, rows (``dataset_status``)."""
         return self._query("select * from dataset_status", {})
 
+    # --- refreshing ---------------------------------------------------------------------------
+
+    def refresh(self, datasets: list[str] | None = None, from_dir: str | Path | None = None, *,
+                progress: bool = True, replace: tuple[str, ...] = (),
+                raw_dir: str | Path | None = None) -> pd.DataFrame:  # fmt: skip
+        """Refresh ``datasets`` (default: all) from their publishers, or from the files under
+        ``from_dir``, then recompute the benchmarks they change, as ``sendbench refresh`` does
+        (the same code, under the same lock). ``progress`` prints what happens to stderr.
+        Returns one row per dataset: status, release, rows loaded, seconds, error.
+
+        >>> sendbench.open("db/sendbench.db").refresh(["dfe_ehcp"])  # doctest: +SKIP
+        """
+        import sys
+
+        from sendbench.benchmark.store import compute_benchmarks, needs_benchmarks
+        from sendbench.catalogue import load_catalogue
+        from sendbench.db.lock import refresh_lock
+        from sendbench.db.schema import ensure_db_shape
+        from sendbench.http import HttpClient
+        from sendbench.refresh import refresh
+
+        def say(dataset: str, message: str) -> None:
+            if progress:
+                print(f"{dataset}: {message}", file=sys.stderr, flush=True)
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        local = Path(from_dir) if from_dir is not None else None
+        with refresh_lock(self.path, say=lambda message: say("refresh", message)):
+            db = sqlite_utils.Database(self.path)
+            ensure_db_shape(db)
+            raw = Path(raw_dir) if raw_dir else self.path.parent / "raw"
+            with HttpClient(raw, offline=local is not None) as http:
+                results = refresh(db, load_catalogue(), http, dataset_ids=datasets,
+                                  from_dir=local, progress=say, replace=replace)  # fmt: skip
+            loaded = [r for r in results if r.status == "loaded"]
+            if loaded or needs_benchmarks(db):
+                changed = set().union(*(r.changed_indicators for r in loaded))
+                compute_benchmarks(db, progress=lambda m: say("benchmarks", m), changed=changed)
+        return pd.DataFrame(
+            [
+                {
+                    "dataset_id": r.dataset_id,
+                    "status": r.status,
+                    "release": r.release,
+                    "rows_loaded": r.rows_loaded,
+                    "seconds": round(r.seconds, 1),
+                    "error": r.error,
+                }
+                for r in results
+            ]  # fmt: skip
+        )
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _area_and_set(self, area: str, set_id: str | None) -> tuple[str, str]:
+        self._connect().close()  # a clear error when there is no database
         db = sqlite_utils.Database(self.path)
         return resolve_area(db, area)["area_code"], choose_set(db, set_id)
 
@@ -166,6 +218,9 @@ class Database:
             return [r[1] for r in conn.execute(f"pragma table_info([{table}])")]
 
     def _connect(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise SendbenchError(f"no database at {self.path}: run `sendbench refresh` (or "
+                                 "this database's refresh()) first")  # fmt: skip
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
 
     def _query(self, sql: str, params: dict) -> pd.DataFrame:

@@ -117,7 +117,8 @@ def test_unknown_areas_and_databases_are_clear_errors(db_path, tmp_path):
     with pytest.raises(AreaError, match="Shropshire"):
         db.benchmark("Shropshre")
     with pytest.raises(SendbenchError, match="no database at"):
-        sendbench.open(tmp_path / "none.db")
+        sendbench.open(tmp_path / "none.db").benchmark("E06000051")
+    assert not (tmp_path / "none.db").exists()  # reading never creates one
     assert db.area("893")["area_code"] == "E06000051"
     assert repr(db).startswith("sendbench.Database(")
 
@@ -138,3 +139,27 @@ def test_the_readme_example_runs(db_path, tmp_path, monkeypatch, capsys):
     assert len(names["cards"]) > 0 and len(names["neighbours"]) > 0
     assert len(names["caseload"]) > 0
     assert "ehcp_20_week_timeliness_pct" in capsys.readouterr().out
+
+
+def test_refresh_builds_the_database_and_its_benchmarks(tmp_path, capsys):
+    import shutil
+
+    from conftest import FIXTURES, ehcp_zip
+
+    folder = tmp_path / "from"
+    folder.mkdir()
+    for name in ("las.csv", "regions.csv"):
+        shutil.copy(FIXTURES / "dfe" / "las" / name, folder / name)
+    (folder / "education-health-and-care-plans_2025.zip").write_bytes(ehcp_zip())
+    db = sendbench.open(tmp_path / "db" / "sendbench.db")
+    quiet = db.refresh(["dfe_areas", "dfe_ehcp"], from_dir=folder, progress=False)
+    assert capsys.readouterr().err == ""
+    assert dict(zip(quiet["dataset_id"], quiet["status"], strict=True)) == {"dfe_areas": "loaded",
+                                                               "dfe_ehcp": "loaded"}  # fmt: skip
+    assert quiet.set_index("dataset_id").loc["dfe_ehcp", "rows_loaded"] > 0
+    with closing(sqlite3.connect(tmp_path / "db" / "sendbench.db")) as conn:
+        stored = conn.execute("select count(*) from benchmarks").fetchone()[0]
+    assert stored > 0  # recomputed, as the CLI does
+    again = db.refresh(["dfe_ehcp"], from_dir=folder)  # the same files: unchanged
+    assert list(again["status"]) == ["unchanged"]
+    assert "dfe_ehcp:" in capsys.readouterr().err  # progress to stderr
