@@ -93,7 +93,13 @@ def main(verbose: int) -> None:
     help="Give up on a download (one attempt) that has not finished in SECONDS, however "
     "steadily the server still sends.",
 )
-def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait, deadline) -> None:
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only the summary and errors, not each step (nor progress bars).",
+)
+def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait, deadline, quiet) -> None:
     """Refresh DATASETS (default: all) from their publishers or from --from DIR.
 
     Each dataset's latest release is found and its files fetched (only when changed), parsed
@@ -111,7 +117,9 @@ def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait, deadlin
     try:
         with refresh_lock(db_path, wait=wait, say=say):  # before the database is touched
             db = _open_db(db_path, create=True)
-            results = _refresh(db, catalogue, datasets, from_dir, raw_dir, replace, wait, deadline)
+            results = _refresh(
+                db, catalogue, datasets, from_dir, raw_dir, replace, wait, deadline, quiet
+            )
     except RefreshBusy as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"\nDatabase: {db_path}")
@@ -120,14 +128,17 @@ def refresh_command(datasets, from_dir, db_path, raw_dir, replace, wait, deadlin
 
 
 def _refresh(
-    db, catalogue, datasets, from_dir, raw_dir, replace, wait, deadline=DEFAULT_DEADLINE
-) -> list[DatasetResult]:
+    db, catalogue, datasets, from_dir, raw_dir, replace, wait, deadline=DEFAULT_DEADLINE,
+    quiet=False,
+) -> list[DatasetResult]:  # fmt: skip
     """The refresh, its summary and the benchmark recompute, all under the refresh lock."""
-    with HttpClient(raw_dir, offline=from_dir is not None, deadline=deadline) as http:
+    bars = None if quiet else download_bars()
+    http = HttpClient(raw_dir, offline=from_dir is not None, deadline=deadline, on_download=bars)
+    with http:
         results = _check(
             lambda: refresh(
                 db, catalogue, http, dataset_ids=datasets, from_dir=from_dir,
-                progress=_progress, replace=replace, wait=wait,
+                progress=None if quiet else _progress, replace=replace, wait=wait,
             )
         )  # fmt: skip
     _summary(results)
@@ -136,18 +147,17 @@ def _refresh(
     loaded = [r for r in results if r.status == "loaded"]
     if loaded or needs_benchmarks(db):
         changed = set().union(*(r.changed_indicators for r in loaded))
-        _recompute(db, changed=changed)
+        _recompute(db, changed=changed, quiet=quiet)
     return results
 
 
-def _recompute(db: sqlite_utils.Database, changed: set[str] | None = None) -> None:
+def _recompute(
+    db: sqlite_utils.Database, changed: set[str] | None = None, quiet: bool = False
+) -> None:
     """Recompute the stored benchmarks: of the ``changed`` indicators only, when given."""
     click.echo("", err=True)
-    run = _check(
-        lambda: compute_benchmarks(
-            db, progress=lambda m: _progress("benchmarks", m), changed=changed
-        )
-    )
+    say = None if quiet else (lambda m: _progress("benchmarks", m))
+    run = _check(lambda: compute_benchmarks(db, progress=say, changed=changed))
     scope = (
         f"{run['indicators_recomputed']} changed indicators"
         if run.get("indicators_recomputed") is not None
@@ -162,6 +172,22 @@ def _recompute(db: sqlite_utils.Database, changed: set[str] | None = None) -> No
 
 def _progress(dataset_id: str, message: str) -> None:
     click.echo(f"{click.style(dataset_id, bold=True)}: {message}", err=True)
+
+
+def download_bars():
+    """A progress bar per download (bytes, rate, time left) when stderr is a terminal, with
+    tqdm: small, no dependencies of its own, and it steps aside by itself when the output is
+    not a terminal. None (plain progress lines only) on a pipe, a log file or under CI=true."""
+    ci = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+    if ci or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    def bar(dataset: str, name: str, total: int | None):
+        return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, leave=False,
+                    desc=f"{dataset}: {name}", file=sys.stderr, dynamic_ncols=True)  # fmt: skip
+
+    return bar
 
 
 STATUS_COLOURS = {"loaded": "green", "replaced": "green", "unchanged": "cyan", "skipped": "yellow"}

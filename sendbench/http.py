@@ -91,7 +91,11 @@ class HttpClient:
         offline: bool = False,
         deadline: float = DEFAULT_DEADLINE,
         max_text_bytes: int = MAX_TEXT_BYTES,
+        on_download: Callable[[str, str, int | None], Any] | None = None,
     ):
+        # on_download(dataset, file name, bytes expected or None) -> an object with
+        # update(n) and close(), told of each file download as its bytes arrive (a progress bar)
+        self.on_download = on_download
         self.raw_dir = Path(raw_dir)
         self.timeout = timeout
         self.deadline = deadline
@@ -250,14 +254,25 @@ class HttpClient:
         with self._send(url, dataset, headers=headers) as resp:
             if resp.status_code == HTTPStatus.NOT_MODIFIED:
                 return None
-            tmp, meta = _stream_to_temp(folder, key, self._chunks(resp, url, dataset))
+            length = resp.headers.get("Content-Length", "")
+            bar = None
+            if self.on_download is not None:
+                name = _url_basename(url) or "download"
+                bar = self.on_download(dataset, name, int(length) if length.isdigit() else None)
+            try:
+                tmp, meta = _stream_to_temp(folder, key, self._chunks(resp, url, dataset, bar))
+            finally:
+                if bar is not None:
+                    bar.close()
             get = resp.headers.get
             meta.update(url=url, etag=get("ETag"), last_modified=get("Last-Modified"))
             meta["content_type"] = get("Content-Type")
             meta["filename"] = _disposition_filename(get("Content-Disposition"))
             return tmp, meta
 
-    def _chunks(self, resp: requests.Response, url: str, dataset: str) -> Iterator[bytes]:
+    def _chunks(
+        self, resp: requests.Response, url: str, dataset: str, bar: Any = None
+    ) -> Iterator[bytes]:
         """The body as it arrives (each read returns what has come, up to CHUNK), abandoned
         with FetchError naming the URL and the deadline when it has not ended in time, however
         steadily bytes still arrive (not retried: a retry would take as long)."""
@@ -268,6 +283,8 @@ class HttpClient:
             for chunk in pieces or resp.iter_content(CHUNK):  # urllib3 < 2: whole chunks
                 if time.monotonic() > ends:
                     raise self._too_slow(url, dataset)
+                if bar is not None:
+                    bar.update(len(chunk))
                 yield chunk
         except _BROKEN as exc:
             raise _Transient("connection lost during download") from exc

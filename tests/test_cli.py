@@ -126,3 +126,44 @@ def test_refresh_from_an_empty_folder_says_which_file_it_looked_for(tmp_path):
     assert re.search(r"^dfe_ehcp\s+failed", result.output, re.MULTILINE), result.output
     assert "no file named education-health-and-care-plans_*.zip" in result.output
     assert str(empty) in result.output
+
+
+def test_progress_bars_only_on_a_terminal_and_never_under_ci(monkeypatch):
+    import sys
+
+    from sendbench import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("CI", "true")
+    assert cli.download_bars() is None  # CI: plain lines
+    monkeypatch.delenv("CI")
+    bar = cli.download_bars()(DATASET_FOR_BARS, "release.zip", 2048)
+    try:
+        bar.update(1024)
+        assert bar.n == 1024 and bar.total == 2048
+    finally:
+        bar.close()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert cli.download_bars() is None  # a pipe or a log file: plain lines
+
+
+DATASET_FOR_BARS = "dfe_ehcp"
+
+
+def test_quiet_prints_the_summary_and_no_steps(tmp_path):
+    import shutil
+
+    from conftest import FIXTURES, ehcp_zip
+
+    folder = tmp_path / "from"
+    folder.mkdir()
+    for name in ("las.csv", "regions.csv"):
+        shutil.copy(FIXTURES / "dfe" / "las" / name, folder / name)
+    (folder / "education-health-and-care-plans_2025.zip").write_bytes(ehcp_zip())
+    args = ["refresh", "dfe_areas", "dfe_ehcp", "--from", str(folder)]
+    loud = invoke(*args, "--db", str(tmp_path / "loud.db"))
+    quiet = invoke(*args, "--db", str(tmp_path / "quiet.db"), "--quiet")
+    assert loud.exit_code == quiet.exit_code == 0, quiet.output
+    assert "dfe_ehcp: parsing release" in loud.output
+    assert "parsing release" not in quiet.output and "reading " not in quiet.output
+    assert re.search(r"^dfe_ehcp\s+loaded", quiet.output, re.MULTILINE), quiet.output

@@ -583,3 +583,28 @@ def test_an_oversized_page_or_api_answer_is_refused(mocked, tmp_path, declared):
     assert url in str(info.value) and "larger than 0.001 MB" in str(info.value)
     with HttpClient(tmp_path / "raw", max_text_bytes=10_000, sleep=lambda s: None) as http:
         assert len(http.get_json(url, dataset=DATASET)) == 601
+
+
+def test_each_download_reports_its_bytes_to_a_progress_bar(mocked, tmp_path):
+    body = b"x" * 3_000_000
+    url = "https://example.org/files/big.csv"
+    mocked.get(url, body=body, auto_calculate_content_length=True)
+    bars = []
+
+    class Bar:
+        def __init__(self, dataset, name, total):
+            self.args, self.seen, self.closed = (dataset, name, total), 0, False
+            bars.append(self)
+
+        def update(self, n):
+            self.seen += n
+
+        def close(self):
+            self.closed = True
+
+    with HttpClient(tmp_path / "raw", on_download=Bar) as http:
+        http.fetch(url, dataset=DATASET)
+        http.get_text("https://example.org/files/big.csv", dataset=DATASET)  # a page: no bar
+    assert len(bars) == 1
+    assert bars[0].args == (DATASET, "big.csv", len(body))
+    assert bars[0].seen == len(body) and bars[0].closed
